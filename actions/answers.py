@@ -1,0 +1,97 @@
+"""Answering legal questions: FAQ answers, suggestions, legal basis, numbered choices."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import OFFER_BUTTONS, LegalTriageAction, option_buttons
+from legal_triage.domain import AnswerKind, FaqEntry
+from legal_triage.privacy import log_event
+from legal_triage.services import Services
+
+logger = logging.getLogger("legal_triage.actions")
+
+
+def faq_message(entry: FaqEntry) -> str:
+    basis = "、".join(c.label for c in entry.citations)
+    return f"{entry.answer}\n\n法律依据：{basis}\n（回复\"法律依据\"可查看条文原文）"
+
+
+def utter_entry(dispatcher: CollectingDispatcher, entry: FaqEntry, offers: tuple[str, ...]) -> list[dict]:
+    dispatcher.utter_message(text=faq_message(entry), buttons=[OFFER_BUTTONS[o] for o in offers])
+    return [SlotSet("last_faq_id", entry.id), SlotSet("topic", entry.topic), SlotSet("clarify_count", 0)]
+
+
+class ActionAnswerQuestion(LegalTriageAction):
+    def name(self) -> str:
+        return "action_answer_question"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        text = tracker.latest_message.get("text") or ""
+        answer = services.qa.answer(text)
+        top = answer.hits[0] if answer.hits else None
+        log_event(logger, "answer", tracker.sender_id, kind=answer.kind.value,
+                  topic=answer.topic.best.label if answer.topic else None,
+                  topic_score=round(answer.topic.best.score, 3) if answer.topic else None,
+                  faq=top.entry.id if top else None, score=round(top.score, 3) if top else None)
+        topic_events = [SlotSet("topic", answer.topic.best.label)] if answer.topic else []
+        if answer.article is not None:
+            dispatcher.utter_message(text=f"{answer.article.label}：\n{answer.article.text}")
+            return topic_events
+        if answer.kind is AnswerKind.CONFIDENT:
+            return utter_entry(dispatcher, top.entry, answer.offers)
+        if answer.kind is AnswerKind.SUGGEST:
+            entries = [h.entry for h in answer.hits]
+            dispatcher.utter_message(text="您是想问：", buttons=option_buttons([e.question for e in entries]))
+            return [*topic_events, SlotSet("offered_faq_ids", [e.id for e in entries])]
+        clarified = (tracker.get_slot("clarify_count") or 0) >= 1
+        if not clarified:
+            hint = ""
+            if answer.topic and not answer.topic.confident:
+                first, second = answer.topic.scores[0].label, answer.topic.scores[1].label
+                hint = f"您问的是{first}方面，还是{second}方面的事？"
+            dispatcher.utter_message(
+                text=f"我还没找到合适的答案。{hint}能再具体说说吗？比如发生了什么、和谁、涉及多少钱。")
+            return [*topic_events, SlotSet("clarify_count", 1)]
+        dispatcher.utter_message(
+            text="这个问题我暂时答不好，建议转给工作人员，也可以拨打12348法律服务热线。",
+            buttons=[OFFER_BUTTONS["request_human"], OFFER_BUTTONS["continue_asking"]])
+        return [*topic_events, SlotSet("clarify_count", 0)]
+
+
+class ActionChooseOption(LegalTriageAction):
+    def name(self) -> str:
+        return "action_choose_option"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        offered = tracker.get_slot("offered_faq_ids") or []
+        option = str(tracker.get_slot("option") or "").strip()
+        index = int(option) - 1 if option.isdigit() else -1
+        entry = services.retriever.get(offered[index]) if 0 <= index < len(offered) else None
+        if entry is None:
+            dispatcher.utter_message(text="请直接说说您的问题，我来帮您查。")
+            return [SlotSet("option", None)]
+        log_event(logger, "choose", tracker.sender_id, faq=entry.id, option=option)
+        offers = ("apply_legal_aid", "book_mediation", "request_human", "continue_asking")
+        return [*utter_entry(dispatcher, entry, offers), SlotSet("option", None), SlotSet("offered_faq_ids", None)]
+
+
+class ActionShowLegalBasis(LegalTriageAction):
+    def name(self) -> str:
+        return "action_show_legal_basis"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        entry = services.retriever.get(tracker.get_slot("last_faq_id") or "")
+        if entry is None:
+            dispatcher.utter_message(text="请先告诉我您想了解的问题，我回答后可以给您看法律依据。")
+            return []
+        for citation in entry.citations:
+            article = services.laws.article(citation.law, citation.article)
+            if article is not None:
+                dispatcher.utter_message(text=f"{article.label}：\n{article.text}")
+        return []

@@ -1,0 +1,48 @@
+"""Shared base of our actions: one place that turns any failure into a polite reply."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from legal_triage.services import Services, get_services
+
+logger = logging.getLogger("legal_triage.actions")
+
+
+class LegalTriageAction(Action, abc.ABC):
+    """Runs :meth:`act` with the services; errors become ``utter_error`` (never a trace)."""
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        try:
+            return self.act(dispatcher, tracker, domain, get_services())
+        except Exception as exc:  # the one place actions translate errors
+            logger.error("action %s failed: %s", self.name(), type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+            dispatcher.utter_message(response="utter_error")
+            return []
+
+    @abc.abstractmethod
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+            services: Services) -> list[dict]:
+        """Do the action's work."""
+
+
+def button(title: str, payload: str) -> dict[str, str]:
+    return {"title": title, "payload": payload}
+
+
+OFFER_BUTTONS = {
+    "apply_legal_aid": button("申请法律援助", "/apply_legal_aid"),
+    "book_mediation": button("预约调解", "/book_mediation"),
+    "request_human": button("转人工", "/request_human"),
+    "continue_asking": button("继续提问", "/continue_asking"),
+}
+
+
+def option_buttons(labels: list[str]) -> list[dict[str, str]]:
+    """Numbered options; the payload carries the number so a typed digit works the same."""
+    return [button(f"{i}. {label}", f'/choose_option{{"option":"{i}"}}') for i, label in enumerate(labels, 1)]

@@ -1,0 +1,255 @@
+"""The legal-aid intake and mediation booking forms: validation, questions, submission."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import LegalTriageAction, button, option_buttons
+from legal_triage import intake, mediation
+from legal_triage.eligibility import MATTERS, matter_from_text
+from legal_triage.errors import SlotUnavailableError
+from legal_triage.privacy import log_event
+from legal_triage.services import Services, get_services
+from legal_triage.validation import clean_text, parse_name, parse_phone
+
+logger = logging.getLogger("legal_triage.actions")
+UNKNOWN_WORDS = ("不知道", "不清楚", "没有", "冇得", "无", "不记得", "跳过")
+CONFIRM_BUTTONS = [button("对，提交", "/affirm"), button("不对，重填", "/deny")]
+LA_SLOTS = ["la_matter", "la_name", "la_phone", "la_town", "la_village", "la_opponent", "la_facts",
+            "la_deadline", "la_economic", "la_confirm"]
+MD_SLOTS = ["md_dispute_type", "md_parties", "md_town", "md_village", "md_facts", "md_name", "md_phone",
+            "md_slot", "md_offered", "md_confirm"]
+
+
+def _optional(value: Any) -> str | None:
+    text = clean_text(str(value or ""), 200)
+    return None if not text or any(text.startswith(w) for w in UNKNOWN_WORDS) else text
+
+
+class _Validators:
+    """Validators shared by both forms (a mixin; rasa-sdk never instantiates it alone)."""
+
+    def _name(self, value: Any, dispatcher: CollectingDispatcher, slot: str) -> dict:
+        name = parse_name(str(value or ""))
+        if name is None:
+            dispatcher.utter_message(response="utter_invalid_name")
+        return {slot: name}
+
+    def _phone(self, value: Any, dispatcher: CollectingDispatcher, slot: str) -> dict:
+        phone = parse_phone(str(value or ""))
+        if phone is None:
+            dispatcher.utter_message(response="utter_invalid_phone")
+        return {slot: phone}
+
+    def _town(self, value: Any, dispatcher: CollectingDispatcher, slot: str, village_slot: str,
+              tracker: Tracker) -> dict:
+        directory = get_services().directory
+        town = directory.find_town(str(value or ""))
+        if town is None:
+            dispatcher.utter_message(response="utter_invalid_town")
+            return {slot: None}
+        village = directory.find_village(town, tracker.latest_message.get("text") or "")
+        return {slot: town.name, **({village_slot: village} if village else {})}
+
+    def _village(self, value: Any, slot: str, town_slot: str, tracker: Tracker) -> dict:
+        directory = get_services().directory
+        town = next((t for t in directory.towns if t.name == tracker.get_slot(town_slot)), None)
+        found = directory.find_village(town, str(value or "")) if town else None
+        return {slot: found or _optional(value) or intake.NOT_GIVEN}
+
+    def _text(self, value: Any, slot: str, limit: int = 500) -> dict:
+        return {slot: clean_text(str(value or ""), limit)}
+
+
+class ValidateLegalAidForm(_Validators, FormValidationAction):
+    def name(self) -> str:
+        return "validate_legal_aid_form"
+
+    def validate_la_matter(self, value, dispatcher, tracker, domain) -> dict:
+        matter = matter_from_text(str(value or ""))
+        if matter is None:
+            dispatcher.utter_message(response="utter_invalid_matter")
+            return {"la_matter": None}
+        if not matter.in_scope:
+            dispatcher.utter_message(text="这类事项不一定属于法律援助范围，您可以先登记，工作人员审核后告诉您结果。")
+        return {"la_matter": matter.key}
+
+    def validate_la_name(self, value, dispatcher, tracker, domain) -> dict:
+        return self._name(value, dispatcher, "la_name")
+
+    def validate_la_phone(self, value, dispatcher, tracker, domain) -> dict:
+        return self._phone(value, dispatcher, "la_phone")
+
+    def validate_la_town(self, value, dispatcher, tracker, domain) -> dict:
+        return self._town(value, dispatcher, "la_town", "la_village", tracker)
+
+    def validate_la_village(self, value, dispatcher, tracker, domain) -> dict:
+        return self._village(value, "la_village", "la_town", tracker)
+
+    def validate_la_opponent(self, value, dispatcher, tracker, domain) -> dict:
+        return self._text(value, "la_opponent", 200)
+
+    def validate_la_facts(self, value, dispatcher, tracker, domain) -> dict:
+        return self._text(value, "la_facts")
+
+    def validate_la_deadline(self, value, dispatcher, tracker, domain) -> dict:
+        return {"la_deadline": _optional(value) or "无"}
+
+    def validate_la_economic(self, value, dispatcher, tracker, domain) -> dict:
+        return self._text(value, "la_economic", 200)
+
+    def validate_la_confirm(self, value, dispatcher, tracker, domain) -> dict:
+        if value is False:  # start again from the name; the matter stays
+            dispatcher.utter_message(text="好的，我们重新填写一遍。")
+            return {slot: None for slot in LA_SLOTS if slot != "la_matter"}
+        return {"la_confirm": value}
+
+
+class ValidateMediationForm(_Validators, FormValidationAction):
+    def name(self) -> str:
+        return "validate_mediation_form"
+
+    def validate_md_dispute_type(self, value, dispatcher, tracker, domain) -> dict:
+        kind = mediation.dispute_type_from_text(str(value or ""))
+        if kind is None:
+            dispatcher.utter_message(response="utter_invalid_matter")
+        return {"md_dispute_type": kind}
+
+    def validate_md_parties(self, value, dispatcher, tracker, domain) -> dict:
+        return self._text(value, "md_parties", 200)
+
+    def validate_md_town(self, value, dispatcher, tracker, domain) -> dict:
+        return self._town(value, dispatcher, "md_town", "md_village", tracker)
+
+    def validate_md_village(self, value, dispatcher, tracker, domain) -> dict:
+        return self._village(value, "md_village", "md_town", tracker)
+
+    def validate_md_facts(self, value, dispatcher, tracker, domain) -> dict:
+        return self._text(value, "md_facts")
+
+    def validate_md_name(self, value, dispatcher, tracker, domain) -> dict:
+        return self._name(value, dispatcher, "md_name")
+
+    def validate_md_phone(self, value, dispatcher, tracker, domain) -> dict:
+        return self._phone(value, dispatcher, "md_phone")
+
+    def validate_md_slot(self, value, dispatcher, tracker, domain) -> dict:
+        offered = tracker.get_slot("md_offered") or []
+        choice = str(value or "").strip()
+        if choice.isdigit() and 1 <= int(choice) <= len(offered):
+            return {"md_slot": offered[int(choice) - 1]}
+        if choice in offered:
+            return {"md_slot": choice}
+        dispatcher.utter_message(response="utter_invalid_slot")
+        return {"md_slot": None}
+
+    def validate_md_confirm(self, value, dispatcher, tracker, domain) -> dict:
+        if value is False:
+            dispatcher.utter_message(text="好的，我们重新填写一遍。")
+            return {slot: None for slot in MD_SLOTS if slot != "md_dispute_type"}
+        return {"md_confirm": value}
+
+
+def _intake_data(tracker: Tracker) -> intake.IntakeData:
+    s = tracker.get_slot
+    return intake.IntakeData(
+        matter=s("la_matter"), name=s("la_name"), phone=s("la_phone"), town=s("la_town"),
+        village=None if s("la_village") == intake.NOT_GIVEN else s("la_village"), opponent=s("la_opponent"),
+        facts=s("la_facts"), deadline=s("la_deadline"), economic_status=s("la_economic"))
+
+
+def _booking_data(tracker: Tracker) -> mediation.BookingData:
+    s = tracker.get_slot
+    return mediation.BookingData(
+        dispute_type=s("md_dispute_type"), parties=s("md_parties"), town=s("md_town"),
+        village=None if s("md_village") == intake.NOT_GIVEN else s("md_village"), facts=s("md_facts"),
+        name=s("md_name"), phone=s("md_phone"), slot_start=dt.datetime.fromisoformat(s("md_slot")))
+
+
+class ActionAskLaMatter(LegalTriageAction):
+    def name(self) -> str:
+        return "action_ask_la_matter"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        dispatcher.utter_message(response="utter_ask_la_matter", buttons=option_buttons([m.label for m in MATTERS]))
+        return []
+
+
+class ActionAskLaConfirm(LegalTriageAction):
+    def name(self) -> str:
+        return "action_ask_la_confirm"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        dispatcher.utter_message(text=intake.read_back(_intake_data(tracker)), buttons=CONFIRM_BUTTONS)
+        return []
+
+
+class ActionSubmitLegalAid(LegalTriageAction):
+    def name(self) -> str:
+        return "action_submit_legal_aid"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        application = intake.submit(services.store, tracker.sender_id, _intake_data(tracker))
+        log_event(logger, "legal_aid_submitted", tracker.sender_id, reference=application.reference)
+        dispatcher.utter_message(text=intake.confirmation_text(application, services.directory))
+        return [SlotSet(slot, None) for slot in LA_SLOTS]
+
+
+class ActionAskMdDisputeType(LegalTriageAction):
+    def name(self) -> str:
+        return "action_ask_md_dispute_type"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        dispatcher.utter_message(response="utter_ask_md_dispute_type",
+                                 buttons=option_buttons(list(mediation.DISPUTE_TYPES)))
+        return []
+
+
+class ActionAskMdSlot(LegalTriageAction):
+    def name(self) -> str:
+        return "action_ask_md_slot"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        committee = services.directory.committee_for(tracker.get_slot("md_dispute_type"), tracker.get_slot("md_town"))
+        starts = mediation.free_slots(services.store, services.directory, committee, dt.datetime.now())
+        if not starts:
+            dispatcher.utter_message(response="utter_no_slots")
+            return []
+        dispatcher.utter_message(text=f"由{committee.name}为您调解。请选择时间（回复数字）：",
+                                 buttons=option_buttons([mediation.slot_label(s) for s in starts]))
+        return [SlotSet("md_offered", [s.isoformat() for s in starts])]
+
+
+class ActionAskMdConfirm(LegalTriageAction):
+    def name(self) -> str:
+        return "action_ask_md_confirm"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        data = _booking_data(tracker)
+        committee = services.directory.committee_for(data.dispute_type, data.town)
+        dispatcher.utter_message(text=mediation.read_back(data, committee), buttons=CONFIRM_BUTTONS)
+        return []
+
+
+class ActionSubmitMediation(LegalTriageAction):
+    def name(self) -> str:
+        return "action_submit_mediation"
+
+    def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
+        data = _booking_data(tracker)
+        try:
+            booking = mediation.book(services.store, services.directory, tracker.sender_id, data)
+        except SlotUnavailableError:
+            dispatcher.utter_message(text="抱歉，这个时间刚被约满了，请重新选一个时间。")
+            return [SlotSet("md_slot", None), SlotSet("md_confirm", None), SlotSet("md_offered", None),
+                    FollowupAction("mediation_form")]
+        committee = services.directory.committee_for(data.dispute_type, data.town)
+        log_event(logger, "mediation_booked", tracker.sender_id, reference=booking.reference)
+        dispatcher.utter_message(text=mediation.confirmation_text(booking, committee))
+        return [SlotSet(slot, None) for slot in MD_SLOTS]

@@ -1,0 +1,122 @@
+"""Hand-offs to people: human requests, emergencies, status checks, leaving a form."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+
+from actions.base import LegalTriageAction
+from legal_triage.directory import TO_FILL
+from legal_triage.domain import STATUS_LABELS, Escalation, LegalAidApplication
+from legal_triage.privacy import log_event
+from legal_triage.services import Services
+
+logger = logging.getLogger("legal_triage.actions")
+FORMS = {"legal_aid_form": "la_", "mediation_form": "md_"}
+_REFERENCE = re.compile(r"(LA|MB)-\d{8}-\d{4}", re.IGNORECASE)
+
+
+def collected(tracker: Tracker) -> dict[str, Any]:
+    """Form data collected so far (for staff), so nothing the citizen said is lost."""
+    return {k: v for k, v in tracker.current_slot_values().items()
+            if k.startswith(("la_", "md_")) and v is not None and k not in ("md_offered",)}
+
+
+def office_hours(services: Services) -> str:
+    hours = services.directory.contact("bureau").get("office_hours", TO_FILL)
+    return f"工作时间：{hours}" if hours != TO_FILL else "工作时间内会尽快回复"
+
+
+def leave_form(tracker: Tracker) -> list[dict]:
+    return [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
+
+
+class ActionEscalate(LegalTriageAction):
+    def name(self) -> str:
+        return "action_escalate"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
+        escalation = services.store.add_escalation(Escalation(
+            sender_id=tracker.sender_id, reason=reason, priority=1, topic=tracker.get_slot("topic"),
+            town=tracker.get_slot("la_town") or tracker.get_slot("md_town"), context=collected(tracker)))
+        log_event(logger, "escalate", tracker.sender_id, reason=reason, escalation=escalation.id)
+        dispatcher.utter_message(
+            text=f"好的，已为您转接人工，工作人员会在这里回复您（{office_hours(services)}）。"
+                 "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。")
+        return leave_form(tracker)
+
+
+class ActionHandleEmergency(LegalTriageAction):
+    def name(self) -> str:
+        return "action_handle_emergency"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        # Safety first: the hotlines go out before anything else can fail.
+        dispatcher.utter_message(
+            text="请先保证自己的安全！\n"
+                 "有危险、正在被打或被威胁：马上拨打 110 报警。\n"
+                 "有人受伤、服药或想不开：马上拨打 120 急救。\n"
+                 "遭受家庭暴力的妇女可拨打 12338 妇女维权热线。\n"
+                 "我已通知工作人员优先处理您的情况。")
+        services.store.add_escalation(Escalation(
+            sender_id=tracker.sender_id, reason="emergency", priority=0, topic=tracker.get_slot("topic"),
+            context=collected(tracker)))
+        log_event(logger, "emergency", tracker.sender_id)
+        return leave_form(tracker)
+
+
+class ActionCheckStatus(LegalTriageAction):
+    def name(self) -> str:
+        return "action_check_status"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        text = tracker.latest_message.get("text") or ""
+        match = _REFERENCE.search(tracker.get_slot("reference") or "") or _REFERENCE.search(text)
+        if not match:
+            dispatcher.utter_message(response="utter_ask_reference")
+            return []
+        reference = match.group(0).upper()
+        record = services.store.find(reference)
+        log_event(logger, "status", tracker.sender_id, found=record is not None)
+        if record is None:
+            dispatcher.utter_message(text=f"没有查到编号 {reference}，请核对后再发一次，或回复\"转人工\"。")
+        else:
+            kind = "法律援助申请" if isinstance(record, LegalAidApplication) else "调解预约"
+            dispatcher.utter_message(text=f"{kind} {reference}：{STATUS_LABELS[record.status.value]}。")
+        return [SlotSet("reference", None)]
+
+
+class ActionRequestCancel(LegalTriageAction):
+    def name(self) -> str:
+        return "action_request_cancel"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        dispatcher.utter_message(response="utter_ask_confirm_cancel")
+        return [SlotSet("paused_form", tracker.active_loop_name), *leave_form(tracker)]
+
+
+class ActionCancelForm(LegalTriageAction):
+    def name(self) -> str:
+        return "action_cancel_form"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        dispatcher.utter_message(response="utter_cancelled")
+        return [SlotSet("paused_form", None)]
+
+
+class ActionResumeForm(LegalTriageAction):
+    def name(self) -> str:
+        return "action_resume_form"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        form = tracker.get_slot("paused_form")
+        if form not in FORMS:
+            dispatcher.utter_message(text="好的，请继续说。")
+            return []
+        dispatcher.utter_message(text="好的，我们继续。")
+        return [SlotSet("paused_form", None), FollowupAction(form)]

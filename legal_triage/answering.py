@@ -1,0 +1,50 @@
+"""The "answer a legal question" use case: topic, FAQ retrieval or a named article, next steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from legal_triage.domain import AnswerKind, Article, FaqHit, TopicPrediction
+from legal_triage.laws import StatuteLibrary, find_article_reference
+from legal_triage.retrieval import FaqRetriever
+from legal_triage.topics import TopicClassifier
+
+#: Topics where a legal-aid application or a mediation booking is a sensible next step.
+LEGAL_AID_TOPICS = frozenset({"劳动纠纷", "婚姻家庭", "交通事故", "人身损害", "医疗纠纷", "刑事辩护", "行政诉讼"})
+MEDIATION_TOPICS = frozenset({"婚姻家庭", "房产纠纷", "侵权", "债权债务", "交通事故", "人身损害", "合同纠纷",
+                              "消费权益", "劳动纠纷", "建设工程", "抵押担保"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: AnswerKind
+    hits: tuple[FaqHit, ...]
+    topic: TopicPrediction | None
+    article: Article | None = None
+
+    @property
+    def offers(self) -> tuple[str, ...]:
+        """Quick-reply intents that fit this answer's topic."""
+        label = self.hits[0].entry.topic if self.kind is AnswerKind.CONFIDENT else (
+            self.topic.best.label if self.topic else None)
+        offers = []
+        if label in LEGAL_AID_TOPICS:
+            offers.append("apply_legal_aid")
+        if label in MEDIATION_TOPICS:
+            offers.append("book_mediation")
+        return (*offers, "request_human", "continue_asking")
+
+
+class QuestionAnswering:
+    def __init__(self, retriever: FaqRetriever, topics: TopicClassifier | None, laws: StatuteLibrary) -> None:
+        self._retriever = retriever
+        self._topics = topics
+        self._laws = laws
+
+    def answer(self, text: str) -> Answer:
+        topic = self._topics.predict([text])[0] if self._topics and text.strip() else None
+        article = find_article_reference(text, self._laws)
+        if article is not None:
+            return Answer(AnswerKind.CONFIDENT, (), topic, article)
+        result = self._retriever.answer(text)
+        return Answer(result.kind, result.hits, topic)

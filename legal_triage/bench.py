@@ -1,0 +1,138 @@
+"""``make bench``: the figures for the closing note, measured on held-out data in one run.
+
+- intent accuracy on ``tests/nlu/nlu_test.yml`` (never trained on), through Rasa's /model/parse;
+- FAQ retrieval hit@1 / MRR@10 on ``knowledge_base/eval/*.jsonl`` (written apart from the indexed
+  paraphrases), for the hybrid retriever and its lexical-only and dense-only halves;
+- topic accuracy / macro-F1 on the held-out topic split, beside a character-n-gram-only baseline;
+- message latency p50/p95 through the REST channel (multi-turn conversations), start-up time and
+  resident memory of each process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+
+from legal_triage.settings import PROJECT_ROOT, get_settings
+
+CONVERSATION = ["你好", "老板拖欠我三个月工资怎么办", "法律依据是什么", "我要申请法律援助", "1", "我叫王小明",
+                "13812345678", "花石镇", "离婚了孩子抚养费对方不给怎么办", "转人工"]
+
+
+def _nlu_examples(path: Path) -> list[tuple[str, str]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = []
+    for block in data.get("nlu", []):
+        if "intent" not in block:
+            continue
+        for line in block["examples"].splitlines():
+            line = line.strip().removeprefix("- ").strip()
+            if line:
+                # strip entity annotations: [text](entity) or [text]{...}
+                out.append((re.sub(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})", r"\1", line), block["intent"]))
+    return out
+
+
+def faq_figures() -> dict:
+    from legal_triage import kb
+    from legal_triage.laws import StatuteLibrary
+    from legal_triage.retrieval import FaqIndex
+    from legal_triage.services import load_embedder
+
+    settings = get_settings()
+    knowledge = kb.load(settings.knowledge_base_dir / "faq", StatuteLibrary.load(settings.laws_dir))
+    embedder = load_embedder(settings)
+    index = FaqIndex.build(knowledge, embedder)
+    rows = [json.loads(line) for p in sorted((settings.knowledge_base_dir / "eval").glob("*.jsonl"))
+            for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    queries = [r["query"] for r in rows]
+    began = time.perf_counter()
+    vectors = embedder.encode(queries, kind="query")
+    variants = {"hybrid": index.thresholds.dense_weight, "lexical_only": 0.0, "dense_only": 1.0}
+    out: dict = {"questions": len(rows), "entries": len(knowledge)}
+    for name, weight in variants.items():
+        index.thresholds = type(index.thresholds)(**{**index.thresholds.__dict__, "dense_weight": weight})
+        ranks = []
+        latencies = []
+        for row, vec in zip(rows, vectors):
+            t0 = time.perf_counter()
+            hits = index.search(vec, row["query"], 10)
+            latencies.append(time.perf_counter() - t0)
+            ids = [h.entry.id for h in hits]
+            ranks.append(ids.index(row["faq_id"]) + 1 if row["faq_id"] in ids else None)
+        out[name] = {"hit@1": round(sum(r == 1 for r in ranks) / len(ranks), 4),
+                     "mrr@10": round(sum(1 / r for r in ranks if r) / len(ranks), 4),
+                     "search_ms_p50": round(1000 * statistics.median(latencies), 3)}
+    t0 = time.perf_counter()
+    for q in queries[:50]:
+        embedder.encode([q], kind="query")
+    out["embed_ms_per_query"] = round(1000 * (time.perf_counter() - t0) / 50, 2)
+    out["total_s"] = round(time.perf_counter() - began, 1)
+    return out
+
+
+def topic_figures() -> dict:
+    from legal_triage.embedding import HashingEmbedder
+    from legal_triage.services import load_embedder
+    from legal_triage.topics import TopicClassifier, evaluate, read_examples
+
+    settings = get_settings()
+    test = read_examples(settings.knowledge_base_dir / "topics" / "test.jsonl")
+    real = evaluate(TopicClassifier.load(settings.topic_model_dir, load_embedder(settings)), test)
+    baseline_model = TopicClassifier.train(read_examples(settings.knowledge_base_dir / "topics" / "train.jsonl"),
+                                           HashingEmbedder())
+    baseline = evaluate(baseline_model, test)
+    return {"test_examples": real["n"], "accuracy": round(real["accuracy"], 4), "macro_f1": round(real["macro_f1"], 4),
+            "lexical_baseline": {"accuracy": round(baseline["accuracy"], 4), "macro_f1": round(baseline["macro_f1"], 4)}}
+
+
+def stack_figures() -> dict:
+    from legal_triage.stack import Stack
+
+    stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
+    try:
+        startup = stack.start_all()
+        examples = _nlu_examples(PROJECT_ROOT / "tests" / "nlu" / "nlu_test.yml")
+        correct = 0
+        for text, intent in examples:
+            parsed = httpx.post(f"{stack.rasa_url}/model/parse", params={"token": "test-token"},
+                                json={"text": text}, timeout=30).json()
+            correct += parsed["intent"]["name"] == intent
+        latencies = []
+        stack.say("web:warmup", "你好")
+        for _ in range(5):
+            sender = f"web:{uuid.uuid4()}"
+            for text in CONVERSATION:
+                t0 = time.perf_counter()
+                stack.say(sender, text)
+                latencies.append(1000 * (time.perf_counter() - t0))
+        return {
+            "intent_accuracy": round(correct / len(examples), 4), "intent_test_examples": len(examples),
+            "rest_latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 1),
+                                "p95": round(float(np.percentile(latencies, 95)), 1), "messages": len(latencies)},
+            "startup_s": {k: round(v, 1) for k, v in startup.items()},
+            "rss_mb": {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")},
+        }
+    finally:
+        stack.stop_all()
+
+
+def main() -> None:
+    results = {"faq": faq_figures(), "topics": topic_figures(), "stack": stack_figures()}
+    out = PROJECT_ROOT / "results"
+    out.mkdir(exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(json.dumps(results, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

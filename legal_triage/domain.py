@@ -1,0 +1,183 @@
+"""Domain values: frozen dataclasses with no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+
+#: The standard taxonomy of Chinese legal consultation (order is the classifier's label order).
+TOPICS: tuple[str, ...] = (
+    "婚姻家庭", "劳动纠纷", "交通事故", "债权债务", "刑事辩护", "合同纠纷", "房产纠纷", "侵权",
+    "公司法", "医疗纠纷", "拆迁安置", "行政诉讼", "建设工程", "知识产权", "综合咨询", "人身损害",
+    "涉外法律", "海事海商", "消费权益", "抵押担保",
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A reference to one article of one statute; ``law`` is the title as in the law data file."""
+
+    law: str
+    article: int
+    quote: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.article}条"
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    topic: str
+    question: str
+    paraphrases: tuple[str, ...]
+    answer: str
+    citations: tuple[Citation, ...]
+    reviewed_on: date
+    subtopic: str | None = None
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Everything that is indexed for this entry: the question and its paraphrases."""
+        return (self.question, *self.paraphrases)
+
+
+@dataclass(frozen=True)
+class FaqHit:
+    entry: FaqEntry
+    score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+class AnswerKind(str, Enum):
+    CONFIDENT = "confident"
+    SUGGEST = "suggest"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    kind: AnswerKind
+    hits: tuple[FaqHit, ...]
+
+
+@dataclass(frozen=True)
+class TopicScore:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class TopicPrediction:
+    scores: tuple[TopicScore, ...]  # best first, all labels
+    confident: bool
+
+    @property
+    def best(self) -> TopicScore:
+        return self.scores[0]
+
+
+@dataclass(frozen=True)
+class Article:
+    law: str
+    number: int
+    text: str
+
+    @property
+    def label(self) -> str:
+        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.number}条"
+
+
+class ApplicationStatus(str, Enum):
+    RECEIVED = "received"
+    REVIEWING = "reviewing"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+
+
+class BookingStatus(str, Enum):
+    BOOKED = "booked"
+    CONFIRMED = "confirmed"
+    HELD = "held"
+    SETTLED = "settled"
+    NOT_SETTLED = "not_settled"
+    CANCELLED = "cancelled"
+
+
+STATUS_LABELS: dict[str, str] = {
+    "received": "已受理登记，等待审查",
+    "reviewing": "审查中",
+    "accepted": "已决定给予法律援助",
+    "rejected": "未予援助",
+    "closed": "已结案",
+    "booked": "已预约，等待调解委员会确认",
+    "confirmed": "调解委员会已确认",
+    "held": "已调解",
+    "settled": "调解成功",
+    "not_settled": "调解未成功",
+    "cancelled": "已取消",
+}
+
+
+@dataclass(frozen=True)
+class LegalAidApplication:
+    sender_id: str
+    name: str
+    phone: str
+    town: str
+    village: str | None
+    matter: str
+    opponent: str
+    facts: str
+    deadline: str | None
+    economic_status: str
+    eligibility_note: str
+    reference: str = ""
+    status: ApplicationStatus = ApplicationStatus.RECEIVED
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MediationBooking:
+    sender_id: str
+    dispute_type: str
+    parties: str
+    town: str
+    village: str | None
+    facts: str
+    name: str
+    phone: str
+    committee_id: str
+    slot_start: datetime
+    reference: str = ""
+    status: BookingStatus = BookingStatus.BOOKED
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    sender_id: str
+    reason: str  # "request", "fallback", "emergency", "intake"
+    priority: int  # 0 = emergency (top), 1 = normal
+    topic: str | None = None
+    town: str | None = None
+    context: dict = field(default_factory=dict)
+    id: int | None = None
+    status: str = "waiting"
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Slot:
+    committee_id: str
+    start: datetime
+    capacity: int
+    booked: int
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.booked

@@ -1,0 +1,174 @@
+"""The FAQ knowledge base: YAML files under ``knowledge_base/faq``, loaded, validated, exported."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from legal_triage.domain import TOPICS, Citation, FaqEntry
+from legal_triage.errors import KnowledgeBaseError
+from legal_triage.laws import StatuteLibrary
+
+REQUIRED_FIELDS = ("id", "topic", "question", "paraphrases", "answer", "citations", "reviewed_on")
+MIN_PARAPHRASES = 5
+MAX_ANSWER_CHARS = 900
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
+#: Landline or mobile numbers that are not one of the national hotlines we may name.
+_LOCAL_PHONE = re.compile(r"(?<!\d)(?:0\d{2,3}-?\d{7,8}|1[3-9]\d{9})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    entry_id: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.entry_id}: {self.field}: {self.message}"
+
+
+def _entry_from_dict(raw: dict) -> FaqEntry:
+    reviewed = raw["reviewed_on"]
+    if isinstance(reviewed, str):
+        reviewed = dt.date.fromisoformat(reviewed)
+    return FaqEntry(
+        id=str(raw["id"]),
+        topic=str(raw["topic"]),
+        subtopic=raw.get("subtopic"),
+        question=str(raw["question"]).strip(),
+        paraphrases=tuple(str(p).strip() for p in raw["paraphrases"]),
+        answer=str(raw["answer"]).strip(),
+        citations=tuple(
+            Citation(law=c["law"], article=int(c["article"]), quote=c.get("quote")) for c in raw["citations"]
+        ),
+        reviewed_on=reviewed,
+    )
+
+
+def schema_problems(raw: dict, where: str) -> list[Problem]:
+    """Problems that prevent building an entry at all (missing or mistyped fields)."""
+    entry_id = str(raw.get("id", where)) if isinstance(raw, dict) else where
+    if not isinstance(raw, dict):
+        return [Problem(where, "-", "entry must be a mapping")]
+    problems = [Problem(entry_id, f, "missing field") for f in REQUIRED_FIELDS if f not in raw]
+    if not isinstance(raw.get("paraphrases", []), list):
+        problems.append(Problem(entry_id, "paraphrases", "must be a list"))
+    citations = raw.get("citations", [])
+    if not isinstance(citations, list) or not all(
+        isinstance(c, dict) and "law" in c and str(c.get("article", "")).isdigit() for c in citations
+    ):
+        problems.append(Problem(entry_id, "citations", "each citation needs 'law' and an integer 'article'"))
+    try:
+        if "reviewed_on" in raw and not isinstance(raw["reviewed_on"], dt.date):
+            dt.date.fromisoformat(str(raw["reviewed_on"]))
+    except ValueError:
+        problems.append(Problem(entry_id, "reviewed_on", "must be a date YYYY-MM-DD"))
+    return problems
+
+
+def content_problems(entry: FaqEntry, library: StatuteLibrary) -> list[Problem]:
+    """Problems in a well-formed entry: citations, topic, lengths, invented-looking contacts."""
+    p: list[Problem] = []
+    if not _ID.match(entry.id):
+        p.append(Problem(entry.id, "id", "use lowercase letters, digits and '-'"))
+    if entry.topic not in TOPICS:
+        p.append(Problem(entry.id, "topic", f"{entry.topic!r} is not one of the 20 topics"))
+    if len(entry.paraphrases) < MIN_PARAPHRASES:
+        p.append(Problem(entry.id, "paraphrases", f"needs at least {MIN_PARAPHRASES}, has {len(entry.paraphrases)}"))
+    if len(set(entry.texts)) != len(entry.texts):
+        p.append(Problem(entry.id, "paraphrases", "repeats a text"))
+    if not entry.answer:
+        p.append(Problem(entry.id, "answer", "is empty"))
+    elif len(entry.answer) > MAX_ANSWER_CHARS:
+        p.append(Problem(entry.id, "answer", f"too long ({len(entry.answer)} > {MAX_ANSWER_CHARS} characters)"))
+    if _LOCAL_PHONE.search(entry.answer):
+        p.append(Problem(entry.id, "answer", "contains a local-looking phone number; use the service directory"))
+    if not entry.citations:
+        p.append(Problem(entry.id, "citations", "at least one citation is required"))
+    for c in entry.citations:
+        issue = library.check(c)
+        if issue:
+            p.append(Problem(entry.id, "citations", issue.message))
+    return p
+
+
+class KnowledgeBase:
+    """A loaded, validated FAQ."""
+
+    def __init__(self, entries: Iterable[FaqEntry]) -> None:
+        self.entries: list[FaqEntry] = list(entries)
+        self._by_id = {e.id: e for e in self.entries}
+
+    def get(self, entry_id: str) -> FaqEntry | None:
+        return self._by_id.get(entry_id)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def version(self) -> str:
+        """A content hash: which KB version an index was built from."""
+        digest = hashlib.sha256()
+        for line in sorted(json.dumps(entry_to_dict(e), ensure_ascii=False, sort_keys=True) for e in self.entries):
+            digest.update(line.encode())
+        return digest.hexdigest()[:16]
+
+
+def read_raw(faq_dir: Path) -> list[tuple[str, dict]]:
+    """All raw entries with their source location, files in name order."""
+    raws: list[tuple[str, dict]] = []
+    for path in sorted(faq_dir.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        if not isinstance(data, list):
+            raise KnowledgeBaseError(f"{path.name}: the file must hold a list of entries")
+        raws.extend((f"{path.name}[{i}]", raw) for i, raw in enumerate(data))
+    return raws
+
+
+def validate(faq_dir: Path, library: StatuteLibrary) -> tuple[KnowledgeBase, list[Problem]]:
+    """Load and check every entry; returns the entries that could be built and all problems."""
+    problems: list[Problem] = []
+    entries: list[FaqEntry] = []
+    seen: set[str] = set()
+    for where, raw in read_raw(faq_dir):
+        found = schema_problems(raw, where)
+        if found:
+            problems.extend(found)
+            continue
+        entry = _entry_from_dict(raw)
+        if entry.id in seen:
+            problems.append(Problem(entry.id, "id", f"duplicate id (again at {where})"))
+            continue
+        seen.add(entry.id)
+        problems.extend(content_problems(entry, library))
+        entries.append(entry)
+    return KnowledgeBase(entries), problems
+
+
+def load(faq_dir: Path, library: StatuteLibrary) -> KnowledgeBase:
+    """Load the FAQ, refusing an invalid one."""
+    kb, problems = validate(faq_dir, library)
+    if problems:
+        listing = "\n".join(str(p) for p in problems[:20])
+        raise KnowledgeBaseError(f"{len(problems)} problem(s) in the knowledge base:\n{listing}")
+    return kb
+
+
+def entry_to_dict(entry: FaqEntry) -> dict:
+    """The export format: one JSON object per entry."""
+    return {
+        "id": entry.id,
+        "topic": entry.topic,
+        "question": entry.question,
+        "paraphrases": list(entry.paraphrases),
+        "answer": entry.answer,
+        "citations": [{"law": c.law, "article": c.article} for c in entry.citations],
+        "reviewed_on": entry.reviewed_on.isoformat(),
+    }

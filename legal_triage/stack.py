@@ -1,0 +1,124 @@
+"""Start the real processes (action server, Rasa server) on free loopback ports.
+
+Used by the integration tests and by ``make bench``; ``scripts/run.sh`` does the same for users.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from legal_triage.settings import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early; log:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"{url} did not come up; log:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+class Stack:
+    def __init__(self, tmp: Path) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp = tmp
+        self.rasa_port, self.action_port = free_port(), free_port()
+        self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        self.env = {
+            **os.environ,
+            "LEGAL_TRIAGE_DATA_DIR": str(tmp),
+            "LEGAL_TRIAGE_DATABASE_URL": f"sqlite:///{tmp / 'cases.db'}",
+            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.action_port}/webhook",
+            "RASA_TRACKER_DIALECT": "sqlite",
+            "RASA_TRACKER_URL": f"sqlite:///{tmp / 'tracker.db'}",
+            "RASA_TRACKER_DB": str(tmp / "tracker.db"),
+            "SANIC_HOST": "127.0.0.1",
+            "HF_HUB_OFFLINE": "1",
+        }
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start_actions(self) -> None:
+        log = self.tmp / "actions.log"
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.action_port)],
+            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        self.procs["actions"] = proc
+        wait_for(f"http://127.0.0.1:{self.action_port}/health", proc, log)
+
+    def start_rasa(self) -> None:
+        model = ROOT / "models/rasa" / ((ROOT / "models/rasa/latest").read_text().strip() + ".tar.gz")
+        log = self.tmp / "rasa.log"
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", "test-token", "-i", "127.0.0.1",
+             "-p", str(self.rasa_port), "--model", str(model), "--endpoints", "endpoints.yml",
+             "--credentials", "credentials.yml"],
+            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        self.procs["rasa"] = proc
+        wait_for(f"{self.rasa_url}/", proc, log)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+    def rss_mb(self, name: str) -> float:
+        """Resident memory of a process and its children, in MiB (from /proc)."""
+        pids = [self.procs[name].pid]
+        try:
+            children = Path(f"/proc/{pids[0]}/task/{pids[0]}/children").read_text().split()
+        except OSError:
+            children = []
+        total = 0
+        for pid in pids + [int(c) for c in children]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024
+
+    def say(self, sender: str, text: str) -> list[dict]:
+        response = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
+                              timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+
+
+    def start_all(self) -> dict[str, float]:
+        """Prepare a fresh database, start both servers; returns each start-up time in seconds."""
+        from legal_triage.storage.sql import upgrade
+
+        upgrade(self.env["LEGAL_TRIAGE_DATABASE_URL"])
+        times = {}
+        for name, start in (("actions", self.start_actions), ("rasa", self.start_rasa)):
+            began = time.perf_counter()
+            start()
+            times[name] = time.perf_counter() - began
+        return times
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)

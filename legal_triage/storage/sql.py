@@ -1,0 +1,218 @@
+"""SQL adapter of the case store (SQLite file by default, PostgreSQL by URL) via SQLAlchemy.
+
+The schema is created and changed only by the Alembic migrations in ``legal_triage/migrations``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
+                        event, insert, select, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from legal_triage.domain import (ApplicationStatus, BookingStatus, Escalation, LegalAidApplication,
+                                 MediationBooking)
+from legal_triage.errors import SlotUnavailableError
+from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
+
+metadata = MetaData()
+
+counters = Table(
+    "reference_counters", metadata,
+    Column("key", String(32), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+applications = Table(
+    "legal_aid_applications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("town", String(64), nullable=False),
+    Column("village", String(64)),
+    Column("matter", String(64), nullable=False),
+    Column("opponent", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("deadline", Text),
+    Column("economic_status", Text, nullable=False),
+    Column("eligibility_note", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+bookings = Table(
+    "mediation_bookings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("dispute_type", String(64), nullable=False),
+    Column("parties", Text, nullable=False),
+    Column("town", String(64), nullable=False),
+    Column("village", String(64)),
+    Column("facts", Text, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("committee_id", String(64), nullable=False),
+    Column("slot_start", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+slots = Table(
+    "mediation_slots", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("committee_id", String(64), nullable=False),
+    Column("slot_start", DateTime, nullable=False),
+    Column("booked", Integer, nullable=False),
+    UniqueConstraint("committee_id", "slot_start", name="uq_slot"),
+)
+
+escalations = Table(
+    "escalations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("reason", String(32), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("topic", String(32)),
+    Column("town", String(64)),
+    Column("context", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each dialect needs for concurrent writers."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            # pysqlite's own transaction handling steps aside so that BEGIN IMMEDIATE works.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn) -> None:
+            # Take the write lock at BEGIN so read-then-write transactions cannot deadlock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(url: str) -> None:
+    """Bring the database schema to the newest migration."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(cfg, "head")
+
+
+class SqlCaseStore:
+    def __init__(self, engine: Engine, clock=datetime.now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def _next_reference(self, conn, prefix: str, now: datetime) -> str:
+        key = f"{prefix}-{now:%Y%m%d}"
+        result = conn.execute(update(counters).where(counters.c.key == key).values(last=counters.c.last + 1))
+        if result.rowcount == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(counters).values(key=key, last=1))
+            except IntegrityError:  # another writer created the row first
+                conn.execute(update(counters).where(counters.c.key == key).values(last=counters.c.last + 1))
+        number = conn.execute(select(counters.c.last).where(counters.c.key == key)).scalar_one()
+        return make_reference(prefix, now.date(), number)
+
+    def add_application(self, application: LegalAidApplication) -> LegalAidApplication:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            ref = self._next_reference(conn, APPLICATION_PREFIX, now)
+            values = {k: getattr(application, k) for k in (
+                "sender_id", "name", "phone", "town", "village", "matter", "opponent", "facts", "deadline",
+                "economic_status", "eligibility_note")}
+            conn.execute(insert(applications).values(reference=ref, status=application.status.value,
+                                                     created_at=now, updated_at=now, **values))
+        return LegalAidApplication(**values, reference=ref, status=application.status, created_at=now)
+
+    def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(slots).values(committee_id=booking.committee_id,
+                                                      slot_start=booking.slot_start, booked=0))
+            except IntegrityError:
+                pass  # the slot row exists already
+            taken = conn.execute(
+                update(slots)
+                .where(slots.c.committee_id == booking.committee_id, slots.c.slot_start == booking.slot_start,
+                       slots.c.booked < capacity)
+                .values(booked=slots.c.booked + 1))
+            if taken.rowcount != 1:
+                raise SlotUnavailableError()
+            ref = self._next_reference(conn, BOOKING_PREFIX, now)
+            values = {k: getattr(booking, k) for k in (
+                "sender_id", "dispute_type", "parties", "town", "village", "facts", "name", "phone",
+                "committee_id", "slot_start")}
+            conn.execute(insert(bookings).values(reference=ref, status=booking.status.value, created_at=now,
+                                                 updated_at=now, **values))
+        return MediationBooking(**values, reference=ref, status=booking.status, created_at=now)
+
+    def slot_usage(self, committee_id: str, starts: list[datetime]) -> dict[datetime, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(slots.c.slot_start, slots.c.booked).where(
+                slots.c.committee_id == committee_id, slots.c.slot_start.in_(starts))).all()
+        used = {r.slot_start: r.booked for r in rows}
+        return {s: used.get(s, 0) for s in starts}
+
+    def add_escalation(self, escalation: Escalation) -> Escalation:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            new_id = conn.execute(insert(escalations).values(
+                sender_id=escalation.sender_id, reason=escalation.reason, priority=escalation.priority,
+                topic=escalation.topic, town=escalation.town,
+                context=json.dumps(escalation.context, ensure_ascii=False), status=escalation.status,
+                created_at=now)).inserted_primary_key[0]
+        return Escalation(**{**escalation.__dict__, "id": new_id, "created_at": now})
+
+    def find(self, reference: str) -> LegalAidApplication | MediationBooking | None:
+        ref = reference.strip().upper()
+        with self._engine.connect() as conn:
+            row = conn.execute(select(applications).where(applications.c.reference == ref)).mappings().first()
+            if row:
+                data = {k: row[k] for k in ("sender_id", "name", "phone", "town", "village", "matter", "opponent",
+                                            "facts", "deadline", "economic_status", "eligibility_note",
+                                            "reference", "created_at")}
+                return LegalAidApplication(**data, status=ApplicationStatus(row["status"]))
+            row = conn.execute(select(bookings).where(bookings.c.reference == ref)).mappings().first()
+            if row:
+                data = {k: row[k] for k in ("sender_id", "dispute_type", "parties", "town", "village", "facts",
+                                            "name", "phone", "committee_id", "slot_start", "reference",
+                                            "created_at")}
+                return MediationBooking(**data, status=BookingStatus(row["status"]))
+        return None
+
+    def escalations(self, status: str = "waiting") -> list[Escalation]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(escalations).where(escalations.c.status == status)
+                                .order_by(escalations.c.priority, escalations.c.id)).mappings().all()
+        return [Escalation(sender_id=r["sender_id"], reason=r["reason"], priority=r["priority"], topic=r["topic"],
+                           town=r["town"], context=json.loads(r["context"]), id=r["id"], status=r["status"],
+                           created_at=r["created_at"]) for r in rows]

@@ -1,0 +1,26 @@
+# Shared environment for the three processes (sourced by run.sh, train and tests).
+# Everything can be overridden from the environment.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export LEGAL_TRIAGE_DATA_DIR="${LEGAL_TRIAGE_DATA_DIR:-$ROOT/data}"
+mkdir -p "$LEGAL_TRIAGE_DATA_DIR"
+export RASA_PORT="${RASA_PORT:-5005}"
+export ACTION_PORT="${ACTION_PORT:-5055}"
+export LEGAL_TRIAGE_WEB_PORT="${LEGAL_TRIAGE_WEB_PORT:-8000}"
+export LEGAL_TRIAGE_RASA_URL="${LEGAL_TRIAGE_RASA_URL:-http://127.0.0.1:$RASA_PORT}"
+export LEGAL_TRIAGE_ACTION_SERVER_URL="${LEGAL_TRIAGE_ACTION_SERVER_URL:-http://127.0.0.1:$ACTION_PORT}"
+export ACTION_ENDPOINT_URL="${ACTION_ENDPOINT_URL:-$LEGAL_TRIAGE_ACTION_SERVER_URL/webhook}"
+# Rasa's tracker store: SQLite under data/ unless a URL is given.
+export RASA_TRACKER_DIALECT="${RASA_TRACKER_DIALECT:-sqlite}"
+export RASA_TRACKER_URL="${RASA_TRACKER_URL:-sqlite:///$LEGAL_TRIAGE_DATA_DIR/rasa_tracker.db}"
+export RASA_TRACKER_DB="${RASA_TRACKER_DB:-$LEGAL_TRIAGE_DATA_DIR/rasa_tracker.db}"
+# Token for Rasa's HTTP API (--enable-api): from the environment, else one kept in data/.
+if [ -z "${RASA_TOKEN:-}" ]; then
+  token_file="$LEGAL_TRIAGE_DATA_DIR/rasa_token"
+  [ -s "$token_file" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file")
+  RASA_TOKEN="$(cat "$token_file")"
+fi
+export RASA_TOKEN LEGAL_TRIAGE_RASA_TOKEN="$RASA_TOKEN"
+# The action server listens on loopback only.
+export SANIC_HOST=127.0.0.1
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export SQLALCHEMY_SILENCE_UBER_WARNING=1

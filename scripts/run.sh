@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Start the action server, the Rasa server and the web app; Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+model="models/rasa/$(cat models/rasa/latest).tar.gz"
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "Stopping..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "Stopped."
+}
+trap stop INT TERM EXIT
+mkdir -p "$LEGAL_TRIAGE_DATA_DIR/logs"
+.venv/app/bin/python -m rasa_sdk --actions actions -p "$ACTION_PORT" --quiet \
+  > "$LEGAL_TRIAGE_DATA_DIR/logs/actions.log" 2>&1 & pids+=($!)
+.venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
+  --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+  > "$LEGAL_TRIAGE_DATA_DIR/logs/rasa.log" 2>&1 & pids+=($!)
+.venv/app/bin/legal-triage web > "$LEGAL_TRIAGE_DATA_DIR/logs/web.log" 2>&1 & pids+=($!)
+echo "Starting (logs in $LEGAL_TRIAGE_DATA_DIR/logs)..."
+for _ in $(seq 1 120); do
+  if curl -sf "http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/healthz" >/dev/null; then break; fi
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "A process exited; see $LEGAL_TRIAGE_DATA_DIR/logs"; exit 1; }; done
+  sleep 2
+done
+cat <<MSG
+
+  legal-triage is running:
+    web chat      http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/chat
+    health        http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/healthz
+    Rasa (REST)   http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
+    actions       http://127.0.0.1:$ACTION_PORT/health
+  Terminal chat:  .venv/app/bin/legal-triage chat
+  Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}"

@@ -1,0 +1,73 @@
+"""Shared fixtures: fast fakes for every port, and switches for the real-component suites."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from legal_triage import kb
+from legal_triage.directory import ServiceDirectory
+from legal_triage.embedding import HashingEmbedder
+from legal_triage.laws import StatuteLibrary
+from legal_triage.retrieval import FaqIndex, FaqRetriever
+from legal_triage.services import Services, set_services
+from legal_triage.settings import PROJECT_ROOT, Settings
+from legal_triage.storage.memory import InMemoryCaseStore
+
+KB_DIR = PROJECT_ROOT / "knowledge_base"
+
+
+@pytest.fixture(scope="session")
+def library() -> StatuteLibrary:
+    return StatuteLibrary.load(KB_DIR / "laws")
+
+
+@pytest.fixture(scope="session")
+def knowledge(library) -> kb.KnowledgeBase:
+    return kb.load(KB_DIR / "faq", library)
+
+
+@pytest.fixture(scope="session")
+def directory() -> ServiceDirectory:
+    return ServiceDirectory.load(KB_DIR)
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def fake_index_root(tmp_path_factory, knowledge, fake_embedder) -> Path:
+    root = tmp_path_factory.mktemp("faq_index")
+    FaqIndex.build(knowledge, fake_embedder).save(root)
+    return root
+
+
+@pytest.fixture
+def fake_services(fake_index_root, fake_embedder, library, directory, tmp_path):
+    """Services wired to in-memory fakes; installed for the actions under test."""
+    services = Services(
+        settings=Settings(data_dir=tmp_path),
+        laws=library,
+        directory=directory,
+        retriever=FaqRetriever(fake_index_root, fake_embedder),
+        topics=None,
+        store=InMemoryCaseStore(),
+    )
+    set_services(services)
+    yield services
+    set_services(None)
+
+
+def require_service(url_env: str) -> str:
+    """The URL of a required external service; skip only when told services are absent."""
+    url = os.environ.get(url_env)
+    if not url:
+        if os.environ.get("LEGAL_TRIAGE_SKIP_SERVICES") == "1":
+            pytest.skip(f"{url_env} not set and LEGAL_TRIAGE_SKIP_SERVICES=1")
+        pytest.fail(f"{url_env} is not set: the PostgreSQL tests are required (set LEGAL_TRIAGE_SKIP_SERVICES=1 "
+                    "only on machines without the service)")
+    return url

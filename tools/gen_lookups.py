@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Generate NLU lookup tables and the jieba user dictionary for legal-triage.
+
+Reads  knowledge_base/xiangtan_county_divisions.json
+       ({"towns": [{"name", "code", "type", "villages": [{"name", "code", ...}]}]})
+Writes nlu_data/lookups.yml          (Rasa 3.x lookup tables `town` and `village`)
+       nlu_data/jieba/userdict.txt   (jieba user dictionary, "word freq tag" per line)
+
+Every town / village name is also listed without its administrative suffix
+(镇/乡/街道/村/社区, plus the 居委会/居民委员会 forms that occur in the source)
+when the remaining part is at least 2 characters, e.g. 花石镇 -> 花石, 竹冲村 -> 竹冲.
+
+Usage:  python3 tools/gen_lookups.py [--kb PATH] [--out-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Longest suffixes first so that 社区居委会-style names are stripped correctly.
+SUFFIXES = ("居民委员会", "居委会", "街道", "社区", "镇", "乡", "村")
+MIN_STEM = 2
+
+# jieba frequencies / POS tags
+FREQ_TOWN, TAG_TOWN = 2000, "ns"
+FREQ_VILLAGE, TAG_VILLAGE = 1000, "ns"
+FREQ_TERM, TAG_TERM = 1500, "n"
+
+# ~300 legal / justice-bureau service terms that jieba's default dictionary
+# tends to split badly. Kept as plain words (no spaces).
+LEGAL_TERMS = """
+法律援助 法律援助中心 法援 援助律师 指派律师 值班律师 法律援助申请 法律援助机构 经济困难证明 免费律师
+人民调解 人民调解员 人民调解委员会 调委会 调解员 调解协议 调解协议书 诉前调解 司法确认 行政调解
+司法局 司法所 公共法律服务 公共法律服务中心 公共法律服务站 村法律顾问 村居法律顾问 法律明白人 普法 12348
+公证 公证处 公证书 遗嘱公证 委托公证 司法鉴定 司法鉴定机构 伤残鉴定 伤情鉴定 亲子鉴定 笔迹鉴定 精神病鉴定
+社区矫正 社区矫正对象 缓刑 假释 暂予监外执行 刑满释放 安置帮教 取保候审 监视居住 刑事拘留 逮捕 批准逮捕
+辩护律师 会见 认罪认罚 从轻处罚 谅解书 刑事和解 附带民事诉讼 自首 立功 正当防卫 防卫过当 轻伤二级 重伤二级
+劳动仲裁 劳动争议 劳动争议仲裁委员会 劳动监察 劳动保障监察 劳动合同 劳动合同法 劳务合同 劳务派遣 试用期
+双倍工资 经济补偿 经济补偿金 赔偿金 违法解除 解除劳动合同 终止劳动合同 无固定期限劳动合同 竞业限制 加班费
+最低工资 拖欠工资 欠薪 讨薪 农民工工资 工资保证金 工资专用账户 包工头 总承包 分包 转包 挂靠 工程款
+工伤 工伤认定 工伤保险 工伤保险待遇 劳动能力鉴定 伤残等级 一次性伤残补助金 一次性工伤医疗补助金 停工留薪期 职业病
+社会保险 社保 养老保险 医疗保险 失业保险 生育保险 社保补缴 新农合 城乡居民医保 退休金
+婚姻家庭 离婚 协议离婚 诉讼离婚 离婚冷静期 离婚协议 离婚证 结婚证 感情破裂 分居 重婚 同居 事实婚姻
+夫妻共同财产 夫妻共同债务 个人财产 婚前财产 婚后财产 财产分割 离婚损害赔偿 精神损害赔偿 家务补偿
+抚养权 抚养费 探望权 监护权 监护人 变更抚养关系 非婚生子女 继子女 养子女 收养 未成年人 未成年人保护
+彩礼 返还彩礼 婚约财产 嫁妆 订婚 三金
+家庭暴力 家暴 反家庭暴力法 人身安全保护令 告诫书 家暴告诫 妇联 妇女权益
+继承 遗产 遗嘱 自书遗嘱 代书遗嘱 打印遗嘱 录音录像遗嘱 口头遗嘱 公证遗嘱 遗赠 遗赠扶养协议 法定继承
+继承权 放弃继承 第一顺序继承人 第二顺序继承人 代位继承 转继承 遗产管理人 继承公证
+赡养 赡养费 赡养义务 赡养协议 老年人权益保障法 扶养 扶养费 分家析产 分家协议
+邻里纠纷 相邻关系 相邻权 通行权 排水 采光权 通风 滴水 围墙 排水沟 界址 地界 界桩 恢复原状 排除妨害 停止侵害
+宅基地 宅基地使用权 宅基地证 宅基地审批 一户一宅 农村建房 集体土地 集体经济组织 村民小组 村民委员会 村规民约
+土地承包 土地承包经营权 承包合同 承包地 责任田 二轮延包 土地确权 承包经营权证 土地流转 土地经营权 征地补偿 安置补助费 青苗补偿费
+山林权 林权证 土地权属 确权 土地纠纷
+交通事故 交通事故认定书 事故责任 全责 主责 次责 同责 交强险 商业险 三者险 保险理赔 肇事逃逸 误工费 护理费 营养费 交通费
+住院伙食补助费 残疾赔偿金 死亡赔偿金 丧葬费 被扶养人生活费 后续治疗费 医疗费 交通事故损害赔偿
+民间借贷 借条 欠条 收条 借款合同 借贷关系 利息 高利贷 转账记录 催收 诉讼时效 时效中断 担保 保证人 连带责任 一般保证
+抵押 抵押权 质押 留置 抵押登记 债权 债务 债权人 债务人 债权转让 失信被执行人 老赖 限制高消费 强制执行 申请执行 财产保全
+消费者权益 消费者权益保护法 三包 退一赔三 十倍赔偿 七天无理由退货 假冒伪劣 预付卡 消费者协会 12315 网购 网络购物 直播带货 电商平台
+人身损害 人身损害赔偿 侵权责任 过错责任 无过错责任 饲养动物损害责任 狗咬伤 狂犬疫苗 安全保障义务 名誉权 隐私权 肖像权
+医疗纠纷 医疗损害 医疗事故 医疗事故鉴定 医疗损害鉴定 病历复印 医患纠纷 医调委
+拆迁 征收 房屋征收 征收补偿 拆迁补偿 补偿安置 安置房 强拆 违章建筑 违建 征收决定 补偿协议
+行政复议 行政诉讼 行政处罚 行政许可 复议机关 政府信息公开 国家赔偿 信访 听证
+合同 合同纠纷 违约 违约金 定金 订金 预付款 合同无效 解除合同 口头合同 买卖合同 租赁合同 押金 建设工程施工合同 装修合同
+公司 股东 股权 股权转让 公司章程 法定代表人 有限责任公司 合伙 合伙协议 个体工商户 营业执照 股东知情权 退股 清算
+知识产权 商标 商标侵权 著作权 专利 侵权 抢注
+涉外 涉外婚姻 涉外继承 认证 海牙认证 领事认证 外国判决 承认与执行
+起诉 起诉状 诉状 答辩状 诉讼费 立案 开庭 判决书 裁定书 调解书 上诉 再审 申诉 管辖 证据 举证 证人证言 录音证据 小额诉讼
+法院 人民法院 检察院 派出所 公安局 仲裁委 律师事务所 法律服务所 基层法律服务工作者 律师 法律顾问 法律咨询
+低保户 五保户 特困供养 建档立卡 残疾证 退役军人 农民工 留守老人 留守儿童
+民法典 劳动法 婚姻法 刑法 刑事诉讼法 民事诉讼法 法律援助法 人民调解法 道路交通安全法 土地管理法 农村土地承包法 保障农民工工资支付条例 工伤保险条例
+"""
+
+
+def stems(name: str) -> list[str]:
+    """Return the name plus its suffix-less form(s) if the stem is >= MIN_STEM chars."""
+    out = [name]
+    for suf in SUFFIXES:
+        if name.endswith(suf) and len(name) - len(suf) >= MIN_STEM:
+            stem = name[: -len(suf)]
+            if stem not in out:
+                out.append(stem)
+            break  # strip only the (longest) matching suffix once
+    return out
+
+
+def uniq(seq):
+    seen, out = set(), []
+    for x in seq:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def legal_terms() -> list[str]:
+    return uniq(LEGAL_TERMS.split())
+
+
+def build(kb_path: Path):
+    data = json.loads(kb_path.read_text(encoding="utf-8"))
+    towns, villages, full_towns, full_villages = [], [], [], []
+    for t in data["towns"]:
+        full_towns.append(t["name"])
+        towns.extend(stems(t["name"]))
+        for v in t.get("villages", []):
+            full_villages.append(v["name"])
+            villages.extend(stems(v["name"]))
+    return uniq(towns), uniq(villages), uniq(full_towns), uniq(full_villages)
+
+
+def yaml_quote(s: str) -> str:
+    # names are plain CJK strings; quote defensively if anything YAML-special shows up
+    if any(c in s for c in ":#{}[],&*!|>'\"%@`") or s.strip() != s:
+        return json.dumps(s, ensure_ascii=False)
+    return s
+
+
+def write_lookups(path: Path, towns, villages):
+    lines = [
+        'version: "3.1"',
+        "# GENERATED by tools/gen_lookups.py from knowledge_base/xiangtan_county_divisions.json",
+        "# Do not edit by hand; re-run the script instead.",
+        "nlu:",
+    ]
+    for name, items in (("town", towns), ("village", villages)):
+        lines.append(f"- lookup: {name}")
+        lines.append("  examples: |")
+        lines.extend(f"    - {yaml_quote(x)}" for x in items)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_userdict(path: Path, towns, villages, terms):
+    entries: dict[str, tuple[int, str]] = {}
+    for w in terms:
+        entries.setdefault(w, (FREQ_TERM, TAG_TERM))
+    for w in villages:
+        entries[w] = (FREQ_VILLAGE, TAG_VILLAGE)
+    for w in towns:  # towns win over villages for shared stems (e.g. 花石)
+        entries[w] = (FREQ_TOWN, TAG_TOWN)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for w, (freq, tag) in entries.items():
+            if " " in w:
+                raise ValueError(f"jieba dictionary word contains a space: {w!r}")
+            fh.write(f"{w} {freq} {tag}\n")
+    return len(entries)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kb", type=Path, default=ROOT / "knowledge_base" / "xiangtan_county_divisions.json")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "nlu_data")
+    args = ap.parse_args()
+
+    towns, villages, full_towns, full_villages = build(args.kb)
+    terms = legal_terms()
+    write_lookups(args.out_dir / "lookups.yml", towns, villages)
+    n = write_userdict(args.out_dir / "jieba" / "userdict.txt", towns, villages, terms)
+    print(
+        f"towns: {len(full_towns)} (+stems -> {len(towns)}), "
+        f"villages: {len(full_villages)} (+stems -> {len(villages)}), "
+        f"legal terms: {len(terms)}, userdict entries: {n}"
+    )
+
+
+if __name__ == "__main__":
+    main()
