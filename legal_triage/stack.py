@@ -54,6 +54,7 @@ class Stack:
             "RASA_TRACKER_DB": str(tmp / "tracker.db"),
             "SANIC_HOST": "127.0.0.1",
             "HF_HUB_OFFLINE": "1",
+            "RASA_TELEMETRY_ENABLED": "false",  # no network but loopback
         }
         self.procs: dict[str, subprocess.Popen] = {}
 

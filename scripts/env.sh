@@ -24,3 +24,5 @@ export RASA_TOKEN LEGAL_TRIAGE_RASA_TOKEN="$RASA_TOKEN"
 export SANIC_HOST=127.0.0.1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
+# Rasa must not phone home (telemetry, Sentry): no network but loopback at run time.
+export RASA_TELEMETRY_ENABLED=false

@@ -2,9 +2,11 @@
 # Train the Rasa model only when its inputs (config, domain, training data) changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 inputs=$(cat config.yml domain.yml $(find nlu_data -type f | sort) | sha256sum | cut -c1-16)
 out=models/rasa
 if [ -f "$out/$inputs.tar.gz" ]; then
+  echo "$inputs" > "$out/latest"
   echo "Rasa model $inputs is up to date"
   exit 0
 fi

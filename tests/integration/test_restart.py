@@ -1,0 +1,44 @@
+"""Nothing a citizen entered is lost when a process restarts mid-form."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from legal_triage.settings import Settings
+from legal_triage.web.app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def test_web_chat_reaches_the_real_bot(stack):
+    web = TestClient(create_app(Settings(rasa_url=stack.rasa_url)))
+    body = web.post("/api/chat", json={"message": "你好"}).json()
+    assert body["sender"].startswith("web:") and "法律咨询" in texts(body["messages"])
+
+
+def test_form_survives_restarts_of_rasa_and_the_action_server(stack):
+    sender = f"web:{uuid.uuid4()}"
+    stack.say(sender, "我要申请法律援助")
+    stack.say(sender, "1")
+    assert "手机" in texts(stack.say(sender, "我叫赵大山"))
+    stack.stop("rasa")
+    stack.stop("actions")
+    stack.start_actions()
+    stack.start_rasa()
+    assert "乡镇" in texts(stack.say(sender, "13700001111"))  # the form went on where it was
+    stack.say(sender, "射埠镇")
+    for answer in ("不知道", "某劳务公司", "欠了两个月工资", "没有", "月收入两千"):
+        reply = texts(stack.say(sender, answer))
+        if "请核对" in reply:
+            break
+    assert "赵大山" in reply and "137****1111" in reply
+    done = texts(stack.say(sender, "确认"))
+    assert re.search(r"LA-\d{8}-\d{4}", done), done

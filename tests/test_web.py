@@ -1,0 +1,57 @@
+"""The web app with an in-memory Rasa twin: chat, bad input, Rasa down, the page itself."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from legal_triage.rasa_client import BotMessage, Button, RasaUnavailable
+from legal_triage.settings import Settings
+from legal_triage.web.app import create_app
+
+
+class FakeRasa:
+    def __init__(self, down: bool = False) -> None:
+        self.down = down
+        self.seen: list[tuple[str, str]] = []
+
+    async def send_async(self, sender_id: str, text: str) -> list[BotMessage]:
+        if self.down:
+            raise RasaUnavailable("ConnectError")
+        self.seen.append((sender_id, text))
+        return [BotMessage("您好", (Button("转人工", "/request_human"),))]
+
+
+def client(rasa: FakeRasa) -> TestClient:
+    return TestClient(create_app(Settings(), rasa=rasa), raise_server_exceptions=False)
+
+
+def test_chat_round_trip_keeps_a_web_sender_id():
+    rasa = FakeRasa()
+    c = client(rasa)
+    first = c.post("/api/chat", json={"message": "你好"}).json()
+    assert first["sender"].startswith("web:") and first["messages"][0]["buttons"][0]["title"] == "转人工"
+    second = c.post("/api/chat", json={"sender": first["sender"], "message": "欠薪"}).json()
+    assert second["sender"] == first["sender"] and rasa.seen[-1] == (first["sender"], "欠薪")
+
+
+def test_bad_input_gets_a_polite_chinese_answer():
+    c = client(FakeRasa())
+    assert "请输入" in c.post("/api/chat", json={"message": "   "}).json()["messages"][0]["text"]
+    assert "太长" in c.post("/api/chat", json={"message": "长" * 3000}).json()["messages"][0]["text"]
+    bad = c.post("/api/chat", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad.status_code == 400 and "Traceback" not in bad.text and "请求格式" in bad.json()["error"]
+    forged = c.post("/api/chat", json={"sender": "tg:someone-else", "message": "hi"}).json()
+    assert forged["sender"].startswith("web:")
+
+
+def test_rasa_down_says_try_later():
+    response = client(FakeRasa(down=True)).post("/api/chat", json={"message": "你好"})
+    assert response.status_code == 503 and "稍后再试" in response.json()["messages"][0]["text"]
+
+
+def test_chat_page_and_health():
+    c = client(FakeRasa())
+    page = c.get("/chat")
+    assert page.status_code == 200 and "法律咨询" in page.text and "/api/chat" in page.text
+    health = c.get("/healthz")  # nothing listens on the default ports in unit tests
+    assert health.status_code in (200, 503) and "status" in health.json()
