@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import OFFER_BUTTONS, LegalTriageAction, option_buttons
+from legal_triage.answering import offers_for_topic
 from legal_triage.domain import AnswerKind, FaqEntry
 from legal_triage.privacy import log_event
 from legal_triage.services import Services
@@ -77,8 +78,8 @@ class ActionChooseOption(LegalTriageAction):
             dispatcher.utter_message(text="请直接说说您的问题，我来帮您查。")
             return [SlotSet("option", None)]
         log_event(logger, "choose", tracker.sender_id, faq=entry.id, option=option)
-        offers = ("apply_legal_aid", "book_mediation", "request_human", "continue_asking")
-        return [*utter_entry(dispatcher, entry, offers), SlotSet("option", None), SlotSet("offered_faq_ids", None)]
+        return [*utter_entry(dispatcher, entry, offers_for_topic(entry.topic)), SlotSet("option", None),
+                SlotSet("offered_faq_ids", None)]
 
 
 class ActionShowLegalBasis(LegalTriageAction):

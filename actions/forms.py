@@ -35,6 +35,15 @@ def _optional(value: Any) -> str | None:
 class _Validators:
     """Validators shared by both forms (a mixin; rasa-sdk never instantiates it alone)."""
 
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict]:
+        # Same contract as LegalTriageAction: a failure becomes a polite reply, never silence.
+        try:
+            return await super().run(dispatcher, tracker, domain)
+        except Exception as exc:
+            logger.error("validation %s failed: %s", self.name(), type(exc).__name__)
+            dispatcher.utter_message(response="utter_error")
+            return []
+
     def _name(self, value: Any, dispatcher: CollectingDispatcher, slot: str) -> dict:
         name = parse_name(str(value or ""))
         if name is None:

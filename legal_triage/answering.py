@@ -15,6 +15,16 @@ MEDIATION_TOPICS = frozenset({"婚姻家庭", "房产纠纷", "侵权", "债权�
                               "消费权益", "劳动纠纷", "建设工程", "抵押担保"})
 
 
+def offers_for_topic(topic: str | None) -> tuple[str, ...]:
+    """Quick-reply intents that fit a topic: legal aid and/or mediation, then always a human."""
+    offers = []
+    if topic in LEGAL_AID_TOPICS:
+        offers.append("apply_legal_aid")
+    if topic in MEDIATION_TOPICS:
+        offers.append("book_mediation")
+    return (*offers, "request_human", "continue_asking")
+
+
 @dataclass(frozen=True)
 class Answer:
     kind: AnswerKind
@@ -25,14 +35,9 @@ class Answer:
     @property
     def offers(self) -> tuple[str, ...]:
         """Quick-reply intents that fit this answer's topic."""
-        label = self.hits[0].entry.topic if self.kind is AnswerKind.CONFIDENT else (
-            self.topic.best.label if self.topic else None)
-        offers = []
-        if label in LEGAL_AID_TOPICS:
-            offers.append("apply_legal_aid")
-        if label in MEDIATION_TOPICS:
-            offers.append("book_mediation")
-        return (*offers, "request_human", "continue_asking")
+        if self.kind is AnswerKind.CONFIDENT and self.hits:
+            return offers_for_topic(self.hits[0].entry.topic)
+        return offers_for_topic(self.topic.best.label if self.topic else None)
 
 
 class QuestionAnswering:

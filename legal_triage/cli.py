@@ -71,6 +71,7 @@ def cmd_kb_export(args, settings: Settings) -> int:
 
 def cmd_kb_build(args, settings: Settings) -> int:
     from legal_triage import kb
+    from legal_triage.errors import NotFoundError
     from legal_triage.retrieval import FaqIndex, current_version
     from legal_triage.services import load_embedder
 
@@ -82,7 +83,7 @@ def cmd_kb_build(args, settings: Settings) -> int:
                 json.loads((settings.faq_index_dir / current / "manifest.json").read_text())["embedding_model"] == embedder.name:
             print(f"FAQ index {current} is up to date")
             return 0
-    except Exception:  # no index yet, or an unreadable one: build
+    except (NotFoundError, OSError, ValueError, KeyError):  # no index yet, or an unreadable one: build
         pass
     start = time.perf_counter()
     folder = FaqIndex.build(knowledge, embedder).save(settings.faq_index_dir)

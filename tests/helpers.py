@@ -9,12 +9,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 
 def make_tracker(text: str = "", intent: str = "ask_legal_question", slots: dict[str, Any] | None = None,
-                 sender_id: str = "web:test", active_loop: str | None = None, entities: list | None = None) -> Tracker:
+                 sender_id: str = "web:test", active_loop: str | None = None, entities: list | None = None,
+                 events: list[dict] | None = None) -> Tracker:
     return Tracker(
         sender_id=sender_id,
         slots=slots or {},
         latest_message={"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": entities or []},
-        events=[],
+        events=events or [],
         paused=False,
         followup_action=None,
         active_loop={"name": active_loop} if active_loop else {},

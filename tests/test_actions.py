@@ -127,3 +127,18 @@ def test_cancel_asks_and_remembers_the_form(fake_services):
     events, messages = run_action(ActionRequestCancel(), make_tracker("算了", "cancel", active_loop="legal_aid_form"))
     assert messages[0]["response"] == "utter_ask_confirm_cancel"
     assert slot_events(events)["paused_form"] == "legal_aid_form"
+
+
+async def test_a_failing_validator_becomes_a_polite_reply(fake_services, monkeypatch):
+    from rasa_sdk.executor import CollectingDispatcher
+
+    def broken(_text):
+        raise RuntimeError("directory unavailable")
+
+    monkeypatch.setattr(fake_services.directory, "find_town", broken)
+    tracker = make_tracker("花石镇", "inform", {"requested_slot": "la_town", "la_town": "花石镇"},
+                           active_loop="legal_aid_form",
+                           events=[{"event": "user", "text": "花石镇"}, {"event": "slot", "name": "la_town", "value": "花石镇"}])
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLegalAidForm().run(dispatcher, tracker, {"forms": {"legal_aid_form": {"required_slots": ["la_town"]}}})
+    assert events == [] and dispatcher.messages[-1]["response"] == "utter_error"
