@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from legal_triage.privacy import ensure_action_logging
 from legal_triage.services import Services, get_services
 
 logger = logging.getLogger("legal_triage.actions")
@@ -18,6 +19,7 @@ class LegalTriageAction(Action, abc.ABC):
     """Runs :meth:`act` with the services; errors become ``utter_error`` (never a trace)."""
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        ensure_action_logging()
         try:
             return self.act(dispatcher, tracker, domain, get_services())
         except Exception as exc:  # the one place actions translate errors

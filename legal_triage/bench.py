@@ -107,8 +107,11 @@ def stack_figures() -> dict:
             parsed = httpx.post(f"{stack.rasa_url}/model/parse", params={"token": "test-token"},
                                 json={"text": text}, timeout=30).json()
             correct += parsed["intent"]["name"] == intent
+        # Services (model, index, database) are built on the first action that needs them.
+        t0 = time.perf_counter()
+        stack.say("web:warmup", "老板不发工资怎么办")
+        first_answer_s = time.perf_counter() - t0
         latencies = []
-        stack.say("web:warmup", "你好")
         for _ in range(5):
             sender = f"web:{uuid.uuid4()}"
             for text in CONVERSATION:
@@ -119,7 +122,7 @@ def stack_figures() -> dict:
             "intent_accuracy": round(correct / len(examples), 4), "intent_test_examples": len(examples),
             "rest_latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 1),
                                 "p95": round(float(np.percentile(latencies, 95)), 1), "messages": len(latencies)},
-            "startup_s": {k: round(v, 1) for k, v in startup.items()},
+            "startup_s": {**{k: round(v, 1) for k, v in startup.items()}, "first_answer": round(first_answer_s, 1)},
             "rss_mb": {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")},
         }
     finally:

@@ -199,7 +199,8 @@ def cmd_chat(args, settings: Settings) -> int:
             print(f"助手：{reply.text}")
             for b in reply.buttons:
                 buttons.append(b)
-                print(f"  {len(buttons)}) {b.title}")
+                number = str(len(buttons))
+                print(f"  {b.title}" if b.title.startswith(f"{number}.") else f"  {number}. {b.title}")
     return 0
 
 

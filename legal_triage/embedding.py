@@ -35,7 +35,8 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         self.name = _model_name(model_path)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> np.ndarray:
         prompt_name = kind if kind in (self._model.prompts or {}) else None

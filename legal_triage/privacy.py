@@ -17,3 +17,18 @@ def log_event(logger: logging.Logger, event: str, sender_id: str, **fields: obje
     """Log one event with only safe fields (labels, ids, scores, timings)."""
     parts = " ".join(f"{k}={v}" for k, v in fields.items())
     logger.info("%s sender=%s %s", event, hashed(sender_id), parts)
+
+
+def ensure_action_logging() -> None:
+    """Give our loggers a handler inside the action server.
+
+    The action server's entry point is rasa-sdk's own, and its Sanic worker process does not
+    inherit logging set up elsewhere, so the first action calls this (idempotent).
+    """
+    root = logging.getLogger("legal_triage")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s - %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False

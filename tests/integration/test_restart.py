@@ -42,3 +42,17 @@ def test_form_survives_restarts_of_rasa_and_the_action_server(stack):
     assert "赵大山" in reply and "137****1111" in reply
     done = texts(stack.say(sender, "确认"))
     assert re.search(r"LA-\d{8}-\d{4}", done), done
+
+
+def test_logs_hold_no_names_phones_or_message_text(stack):
+    """PIPL: after all the conversations above, no raw personal data is in any process log."""
+    sender = f"web:{uuid.uuid4()}"
+    stack.say(sender, "我要申请法律援助")
+    stack.say(sender, "1")
+    stack.say(sender, "我叫钱多多")
+    stack.say(sender, "13600002222")
+    stack.say(sender, "邻居家的狗把我咬伤了医药费谁出")
+    logs = "\n".join(p.read_text(errors="replace") for p in stack.tmp.glob("*.log"))
+    assert "answer sender=web:" in logs  # our events are logged, pseudonymised
+    for secret in ("钱多多", "13600002222", "张建国", "13812345678", "狗把我咬伤", sender.split(":")[1]):
+        assert secret not in logs
