@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help run test setup venvs model index topics db rasa-model bench chat clean
+.PHONY: help run test setup venvs model index topics db rasa-model browser bench chat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -17,7 +17,7 @@ help: ## list the targets
 run: setup ## set everything up, then start Rasa, the action server and the web app (Ctrl-C stops)
 	@scripts/run.sh
 
-test: setup ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
+test: setup browser ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
 	@scripts/test.sh
 
 setup: venvs model index topics db rasa-model ## create environments, model, indexes, database, Rasa model
@@ -55,6 +55,13 @@ db: $(APP_VENV)/.installed ## apply database migrations
 
 rasa-model: $(RASA_VENV)/.installed ## train the Rasa model when its inputs changed
 	@scripts/train_rasa.sh
+
+browser: ## Debian's Chromium, ChromeDriver and a Chinese font, for the web-chat browser test
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list :lang=zh | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; \
+	  else echo "The browser test needs Chromium: sudo apt-get install chromium chromium-driver fonts-wqy-microhei"; exit 1; fi; \
+	fi
 
 bench: setup ## measure intent accuracy, FAQ hit@1/MRR@10, topic accuracy, latency, start-up, memory
 	@source scripts/env.sh && $(APP_VENV)/bin/python -m legal_triage.bench

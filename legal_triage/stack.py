@@ -77,6 +77,19 @@ class Stack:
         self.procs["rasa"] = proc
         wait_for(f"{self.rasa_url}/", proc, log)
 
+    def start_web(self) -> str:
+        """Start the web app (``legal-triage web``) against this stack's Rasa; returns its URL."""
+        port = free_port()
+        log = self.tmp / "web.log"
+        env = {**self.env, "LEGAL_TRIAGE_RASA_URL": self.rasa_url, "LEGAL_TRIAGE_WEB_PORT": str(port),
+               "LEGAL_TRIAGE_ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}"}
+        proc = subprocess.Popen([str(ROOT / ".venv/app/bin/legal-triage"), "web"], cwd=ROOT, env=env,
+                                stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        self.procs["web"] = proc
+        url = f"http://127.0.0.1:{port}"
+        wait_for(f"{url}/chat", proc, log)
+        return url
+
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
         if proc and proc.poll() is None:

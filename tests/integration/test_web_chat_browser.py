@@ -1,0 +1,68 @@
+"""The web chat in a real headless Chromium at phone size, against the real bot."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from legal_triage.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("Debian's chromium and chromium-driver are required (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    # a phone's viewport (headless windows have a minimum width, so emulate the device)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    yield driver
+    driver.quit()
+
+
+def bot_texts(driver) -> list[str]:
+    return [e.text for e in driver.find_elements("css selector", ".row.bot .bubble")]
+
+
+def test_chat_on_a_phone(stack, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url = stack.start_web()
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"{url}/chat")
+    assert "法律咨询" in browser.title
+    box = browser.find_element("id", "text")
+    box.send_keys("你好")
+    browser.find_element("id", "send").click()
+    wait.until(lambda d: len(bot_texts(d)) >= 2)
+    assert "法律援助" in bot_texts(browser)[-1]
+    # quick replies are buttons; tapping one starts the legal-aid intake
+    button = next(b for b in browser.find_elements("css selector", ".buttons button") if b.text == "申请法律援助")
+    button.click()
+    wait.until(lambda d: any("选择" in t for t in bot_texts(d)))
+    options = browser.find_elements("css selector", ".row.bot:last-child .buttons button")
+    assert len(options) == 9
+    shots = PROJECT_ROOT / "results" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "web_chat_legal_aid.png"))
+    # the sender id survives a reload (reconnect without losing the conversation)
+    sender = browser.execute_script("return localStorage.getItem('lt_sender')")
+    browser.refresh()
+    assert browser.execute_script("return localStorage.getItem('lt_sender')") == sender
+    browser.find_element("id", "human").click()
+    wait.until(lambda d: any("人工" in t for t in bot_texts(d)))
+    widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[1] == 390 and widths[0] <= widths[1]  # no horizontal scrolling on a phone
+    browser.save_screenshot(str(shots / "web_chat_human.png"))
