@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import LegalTriageAction, button, option_buttons
 from legal_triage import intake, mediation
+from legal_triage.domain import LegalAidApplication, MediationBooking
 from legal_triage.eligibility import MATTERS, matter_from_text
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.privacy import log_event
@@ -165,20 +166,25 @@ class ValidateMediationForm(_Validators, FormValidationAction):
         return {"md_confirm": value}
 
 
-def _intake_data(tracker: Tracker) -> intake.IntakeData:
-    s = tracker.get_slot
-    return intake.IntakeData(
-        matter=s("la_matter"), name=s("la_name"), phone=s("la_phone"), town=s("la_town"),
-        village=None if s("la_village") == intake.NOT_GIVEN else s("la_village"), opponent=s("la_opponent"),
-        facts=s("la_facts"), deadline=s("la_deadline"), economic_status=s("la_economic"))
+def _village(tracker: Tracker, slot: str) -> str | None:
+    value = tracker.get_slot(slot)
+    return None if value == intake.NOT_GIVEN else value
 
 
-def _booking_data(tracker: Tracker) -> mediation.BookingData:
+def _application(tracker: Tracker) -> LegalAidApplication:
     s = tracker.get_slot
-    return mediation.BookingData(
-        dispute_type=s("md_dispute_type"), parties=s("md_parties"), town=s("md_town"),
-        village=None if s("md_village") == intake.NOT_GIVEN else s("md_village"), facts=s("md_facts"),
-        name=s("md_name"), phone=s("md_phone"), slot_start=dt.datetime.fromisoformat(s("md_slot")))
+    return intake.application(
+        tracker.sender_id, matter=s("la_matter"), name=s("la_name"), phone=s("la_phone"), town=s("la_town"),
+        village=_village(tracker, "la_village"), opponent=s("la_opponent"), facts=s("la_facts"),
+        deadline=s("la_deadline"), economic_status=s("la_economic"))
+
+
+def _booking(tracker: Tracker, services: Services) -> MediationBooking:
+    s = tracker.get_slot
+    return mediation.booking(
+        services.directory, tracker.sender_id, dispute_type=s("md_dispute_type"), parties=s("md_parties"),
+        town=s("md_town"), village=_village(tracker, "md_village"), facts=s("md_facts"), name=s("md_name"),
+        phone=s("md_phone"), slot_start=dt.datetime.fromisoformat(s("md_slot")))
 
 
 class ActionAskLaMatter(LegalTriageAction):
@@ -195,7 +201,7 @@ class ActionAskLaConfirm(LegalTriageAction):
         return "action_ask_la_confirm"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
-        dispatcher.utter_message(text=intake.read_back(_intake_data(tracker)), buttons=CONFIRM_BUTTONS)
+        dispatcher.utter_message(text=intake.read_back(_application(tracker)), buttons=CONFIRM_BUTTONS)
         return []
 
 
@@ -204,7 +210,7 @@ class ActionSubmitLegalAid(LegalTriageAction):
         return "action_submit_legal_aid"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
-        application = intake.submit(services.store, tracker.sender_id, _intake_data(tracker))
+        application = intake.submit(services.store, _application(tracker))
         log_event(logger, "legal_aid_submitted", tracker.sender_id, reference=application.reference)
         dispatcher.utter_message(text=intake.confirmation_text(application, services.directory))
         return [SlotSet(slot, None) for slot in LA_SLOTS]
@@ -240,9 +246,9 @@ class ActionAskMdConfirm(LegalTriageAction):
         return "action_ask_md_confirm"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
-        data = _booking_data(tracker)
-        committee = services.directory.committee_for(data.dispute_type, data.town)
-        dispatcher.utter_message(text=mediation.read_back(data, committee), buttons=CONFIRM_BUTTONS)
+        booking = _booking(tracker, services)
+        committee = services.directory.committee_for(booking.dispute_type, booking.town)
+        dispatcher.utter_message(text=mediation.read_back(booking, committee), buttons=CONFIRM_BUTTONS)
         return []
 
 
@@ -251,14 +257,13 @@ class ActionSubmitMediation(LegalTriageAction):
         return "action_submit_mediation"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
-        data = _booking_data(tracker)
         try:
-            booking = mediation.book(services.store, services.directory, tracker.sender_id, data)
+            booking = mediation.book(services.store, services.directory, _booking(tracker, services))
         except SlotUnavailableError:
             dispatcher.utter_message(text="抱歉，这个时间刚被约满了，请重新选一个时间。")
             return [SlotSet("md_slot", None), SlotSet("md_confirm", None), SlotSet("md_offered", None),
                     FollowupAction("mediation_form")]
-        committee = services.directory.committee_for(data.dispute_type, data.town)
+        committee = services.directory.committee_for(booking.dispute_type, booking.town)
         log_event(logger, "mediation_booked", tracker.sender_id, reference=booking.reference)
         dispatcher.utter_message(text=mediation.confirmation_text(booking, committee))
         return [SlotSet(slot, None) for slot in MD_SLOTS]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from legal_triage.directory import TO_FILL, ServiceDirectory
 from legal_triage.domain import Escalation, LegalAidApplication
 from legal_triage.eligibility import assess, matter_from_text
@@ -13,54 +11,41 @@ from legal_triage.validation import mask_phone
 NOT_GIVEN = "未提供"
 
 
-@dataclass(frozen=True)
-class IntakeData:
-    """What the form collected (slot values, already validated)."""
-
-    matter: str
-    name: str
-    phone: str
-    town: str
-    village: str | None
-    opponent: str
-    facts: str
-    deadline: str | None
-    economic_status: str
+def application(sender_id: str, matter: str, name: str, phone: str, town: str, village: str | None,
+                opponent: str, facts: str, deadline: str | None, economic_status: str) -> LegalAidApplication:
+    """An application from what the form collected, with its matter label and eligibility note."""
+    found = matter_from_text(matter)
+    note = assess(found, economic_status) if found else "工作人员会审核是否属于法律援助范围"
+    return LegalAidApplication(
+        sender_id=sender_id, name=name, phone=phone, town=town, village=village,
+        matter=found.label if found else matter, opponent=opponent, facts=facts, deadline=deadline,
+        economic_status=economic_status, eligibility_note=note)
 
 
-def eligibility_note(data: IntakeData) -> str:
-    matter = matter_from_text(data.matter)
-    return assess(matter, data.economic_status) if matter else "工作人员会审核是否属于法律援助范围"
-
-
-def read_back(data: IntakeData) -> str:
+def read_back(application: LegalAidApplication) -> str:
     """The summary the citizen confirms before we store anything."""
-    matter = matter_from_text(data.matter)
+    a = application
     return "\n".join([
         "请核对您的法律援助申请：",
-        f"事项：{matter.label if matter else data.matter}",
-        f"姓名：{data.name}",
-        f"电话：{mask_phone(data.phone)}",
-        f"地址：{data.town}{data.village or ''}",
-        f"对方：{data.opponent}",
-        f"经过：{data.facts}",
-        f"期限：{data.deadline or '无'}",
-        f"经济情况：{data.economic_status}",
-        f"初步判断：{eligibility_note(data)}",
+        f"事项：{a.matter}",
+        f"姓名：{a.name}",
+        f"电话：{mask_phone(a.phone)}",
+        f"地址：{a.town}{a.village or ''}",
+        f"对方：{a.opponent}",
+        f"经过：{a.facts}",
+        f"期限：{a.deadline or '无'}",
+        f"经济情况：{a.economic_status}",
+        f"初步判断：{a.eligibility_note}",
         "信息对吗？",
     ])
 
 
-def submit(store: CaseStore, sender_id: str, data: IntakeData) -> LegalAidApplication:
+def submit(store: CaseStore, application: LegalAidApplication) -> LegalAidApplication:
     """Store the application and queue it for staff."""
-    matter = matter_from_text(data.matter)
-    application = store.add_application(LegalAidApplication(
-        sender_id=sender_id, name=data.name, phone=data.phone, town=data.town, village=data.village,
-        matter=matter.label if matter else data.matter, opponent=data.opponent, facts=data.facts,
-        deadline=data.deadline, economic_status=data.economic_status, eligibility_note=eligibility_note(data)))
-    store.add_escalation(Escalation(sender_id=sender_id, reason="intake", priority=1, town=data.town,
-                                    context={"reference": application.reference, "kind": "legal_aid"}))
-    return application
+    stored = store.add_application(application)
+    store.add_escalation(Escalation(sender_id=stored.sender_id, reason="intake", priority=1, town=stored.town,
+                                    context={"reference": stored.reference, "kind": "legal_aid"}))
+    return stored
 
 
 def confirmation_text(application: LegalAidApplication, directory: ServiceDirectory) -> str:

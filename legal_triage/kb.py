@@ -34,7 +34,7 @@ class Problem:
         return f"{self.entry_id}: {self.field}: {self.message}"
 
 
-def _entry_from_dict(raw: dict) -> FaqEntry:
+def entry_from_dict(raw: dict) -> FaqEntry:
     reviewed = raw["reviewed_on"]
     if isinstance(reviewed, str):
         reviewed = dt.date.fromisoformat(reviewed)
@@ -142,7 +142,7 @@ def validate(faq_dir: Path, library: StatuteLibrary) -> tuple[KnowledgeBase, lis
         if found:
             problems.extend(found)
             continue
-        entry = _entry_from_dict(raw)
+        entry = entry_from_dict(raw)
         if entry.id in seen:
             problems.append(Problem(entry.id, "id", f"duplicate id (again at {where})"))
             continue

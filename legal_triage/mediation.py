@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-
 from legal_triage.directory import Committee, ServiceDirectory
 from legal_triage.domain import Escalation, MediationBooking
 from legal_triage.storage.port import CaseStore
@@ -39,43 +37,36 @@ def free_slots(store: CaseStore, directory: ServiceDirectory, committee: Committ
     return [s for s in starts if usage[s] < schedule.capacity][: schedule.offered]
 
 
-@dataclass(frozen=True)
-class BookingData:
-    dispute_type: str
-    parties: str
-    town: str
-    village: str | None
-    facts: str
-    name: str
-    phone: str
-    slot_start: dt.datetime
+def booking(directory: ServiceDirectory, sender_id: str, dispute_type: str, parties: str, town: str,
+            village: str | None, facts: str, name: str, phone: str, slot_start: dt.datetime) -> MediationBooking:
+    """A booking from what the form collected, routed to its committee."""
+    return MediationBooking(
+        sender_id=sender_id, dispute_type=dispute_type, parties=parties, town=town, village=village, facts=facts,
+        name=name, phone=phone, committee_id=directory.committee_for(dispute_type, town).id, slot_start=slot_start)
 
 
-def read_back(data: BookingData, committee: Committee) -> str:
+def read_back(booking: MediationBooking, committee: Committee) -> str:
+    b = booking
     return "\n".join([
         "请核对您的调解预约：",
-        f"纠纷类型：{data.dispute_type}",
-        f"对方：{data.parties}",
-        f"地点：{data.town}{data.village or ''}",
-        f"情况：{data.facts}",
-        f"姓名：{data.name}",
-        f"电话：{mask_phone(data.phone)}",
+        f"纠纷类型：{b.dispute_type}",
+        f"对方：{b.parties}",
+        f"地点：{b.town}{b.village or ''}",
+        f"情况：{b.facts}",
+        f"姓名：{b.name}",
+        f"电话：{mask_phone(b.phone)}",
         f"调解组织：{committee.name}",
-        f"时间：{slot_label(data.slot_start)}",
+        f"时间：{slot_label(b.slot_start)}",
         "信息对吗？",
     ])
 
 
-def book(store: CaseStore, directory: ServiceDirectory, sender_id: str, data: BookingData) -> MediationBooking:
+def book(store: CaseStore, directory: ServiceDirectory, booking: MediationBooking) -> MediationBooking:
     """Reserve the slot and store the booking (raises SlotUnavailableError when it is full)."""
-    committee = directory.committee_for(data.dispute_type, data.town)
-    booking = store.add_booking(MediationBooking(
-        sender_id=sender_id, dispute_type=data.dispute_type, parties=data.parties, town=data.town,
-        village=data.village, facts=data.facts, name=data.name, phone=data.phone, committee_id=committee.id,
-        slot_start=data.slot_start), capacity=directory.schedule.capacity)
-    store.add_escalation(Escalation(sender_id=sender_id, reason="intake", priority=1, town=data.town,
-                                    context={"reference": booking.reference, "kind": "mediation"}))
-    return booking
+    stored = store.add_booking(booking, capacity=directory.schedule.capacity)
+    store.add_escalation(Escalation(sender_id=stored.sender_id, reason="intake", priority=1, town=stored.town,
+                                    context={"reference": stored.reference, "kind": "mediation"}))
+    return stored
 
 
 def confirmation_text(booking: MediationBooking, committee: Committee) -> str:

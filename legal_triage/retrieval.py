@@ -20,7 +20,7 @@ import numpy as np
 from legal_triage.domain import AnswerKind, FaqEntry, FaqHit, RetrievalResult
 from legal_triage.embedding import Embedder
 from legal_triage.errors import IndexMismatchError, NotFoundError
-from legal_triage.kb import KnowledgeBase, entry_to_dict
+from legal_triage.kb import KnowledgeBase, entry_from_dict, entry_to_dict
 from legal_triage.lexical import Bm25
 
 POINTER = "current.json"
@@ -141,14 +141,12 @@ class FaqIndex:
         """Load a snapshot, refusing one built by another embedding model."""
         import faiss
 
-        from legal_triage.kb import _entry_from_dict
-
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         if manifest["embedding_model"] != expected_model:
             raise IndexMismatchError(
                 f"index {folder.name} was built with {manifest['embedding_model']!r}, "
                 f"but the configured model is {expected_model!r}; run `legal-triage kb build`")
-        entries = [_entry_from_dict(json.loads(line)) for line in
+        entries = [entry_from_dict(json.loads(line)) for line in
                    (folder / "entries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
         rows = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
         index = faiss.read_index(str(folder / "index.faiss"))

@@ -34,7 +34,7 @@ def test_publishing_swaps_without_restart_and_rolls_back(tmp_path, knowledge, li
     first = FaqIndex.build(knowledge, embedder).save(tmp_path)
     retriever = FaqRetriever(tmp_path, embedder, check_every=0)
     assert retriever.get("new-entry-x") is None
-    extra = kb.KnowledgeBase([*knowledge.entries, kb._entry_from_dict({
+    extra = kb.KnowledgeBase([*knowledge.entries, kb.entry_from_dict({
         "id": "new-entry-x", "topic": "综合咨询", "question": "司法局周末上班吗", "paraphrases": ["a", "b", "c", "d", "e"],
         "answer": "见服务目录。", "citations": [{"law": "中华人民共和国法律援助法", "article": 1}],
         "reviewed_on": "2026-11-26"})])
