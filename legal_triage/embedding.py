@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -25,20 +26,29 @@ class SentenceTransformerEmbedder:
     own ``prompts`` configuration when it has them, so other models work unchanged.
     """
 
-    def __init__(self, model_path: str, threads: int | None = None) -> None:
+    def __init__(self, model_path: str) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        if threads:
-            torch.set_num_threads(threads)
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         self.name = _model_name(model_path)
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
+        # One question is embedded by both the topic classifier and the retriever: cache singles.
+        self._single = lru_cache(maxsize=256)(self._encode_single)
+
+    def _encode_single(self, text: str, kind: str) -> np.ndarray:
+        vector = self._encode([text], kind)
+        vector.setflags(write=False)
+        return vector
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> np.ndarray:
+        if len(texts) == 1:
+            return self._single(texts[0], kind)
+        return self._encode(texts, kind)
+
+    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
         prompt_name = kind if kind in (self._model.prompts or {}) else None
         vectors = self._model.encode(
             list(texts), prompt_name=prompt_name, batch_size=64, normalize_embeddings=True,

@@ -216,3 +216,4 @@ def test_build_is_idempotent(model_dir: Path) -> None:
     before = weights.stat().st_mtime_ns
     assert build_sentence_transformer_folder(model_dir) == model_dir
     assert weights.stat().st_mtime_ns == before
+
