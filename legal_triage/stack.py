@@ -6,6 +6,7 @@ Used by the integration tests and by ``make bench``; ``scripts/run.sh`` does the
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -62,7 +63,8 @@ class Stack:
         log = self.tmp / "actions.log"
         proc = subprocess.Popen(
             [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.action_port)],
-            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
         self.procs["actions"] = proc
         wait_for(f"http://127.0.0.1:{self.action_port}/health", proc, log)
 
@@ -73,7 +75,8 @@ class Stack:
             [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", "test-token", "-i", "127.0.0.1",
              "-p", str(self.rasa_port), "--model", str(model), "--endpoints", "endpoints.yml",
              "--credentials", "credentials.yml"],
-            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
         self.procs["rasa"] = proc
         wait_for(f"{self.rasa_url}/", proc, log)
 
@@ -84,7 +87,7 @@ class Stack:
         env = {**self.env, "LEGAL_TRIAGE_RASA_URL": self.rasa_url, "LEGAL_TRIAGE_WEB_PORT": str(port),
                "LEGAL_TRIAGE_ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}"}
         proc = subprocess.Popen([str(ROOT / ".venv/app/bin/legal-triage"), "web"], cwd=ROOT, env=env,
-                                stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+                                stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
         self.procs["web"] = proc
         url = f"http://127.0.0.1:{port}"
         wait_for(f"{url}/chat", proc, log)
@@ -92,9 +95,15 @@ class Stack:
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        if proc is None:
+            return
+        # Kill the whole process group: Sanic serves from a spawned worker process that would
+        # otherwise outlive its parent (and keep its port and memory).
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
 
     def rss_mb(self, name: str) -> float:
         """Resident memory of a process and its children, in MiB (from /proc)."""

@@ -8,18 +8,20 @@ pids=()
 stop() {
   trap - INT TERM EXIT
   echo; echo "Stopping..."
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Each process leads its own process group (setsid): the group signal also reaches
+  # workers they spawned (Sanic serves actions from a child process).
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "Stopped."
 }
 trap stop INT TERM EXIT
 mkdir -p "$LEGAL_TRIAGE_DATA_DIR/logs"
-.venv/app/bin/python -m rasa_sdk --actions actions -p "$ACTION_PORT" \
+setsid .venv/app/bin/python -m rasa_sdk --actions actions -p "$ACTION_PORT" \
   > "$LEGAL_TRIAGE_DATA_DIR/logs/actions.log" 2>&1 & pids+=($!)
-.venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
+setsid .venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
   --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
   > "$LEGAL_TRIAGE_DATA_DIR/logs/rasa.log" 2>&1 & pids+=($!)
-.venv/app/bin/legal-triage web > "$LEGAL_TRIAGE_DATA_DIR/logs/web.log" 2>&1 & pids+=($!)
+setsid .venv/app/bin/legal-triage web > "$LEGAL_TRIAGE_DATA_DIR/logs/web.log" 2>&1 & pids+=($!)
 echo "Starting (logs in $LEGAL_TRIAGE_DATA_DIR/logs)..."
 for _ in $(seq 1 120); do
   if curl -sf "http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/healthz" >/dev/null; then break; fi
