@@ -170,14 +170,3 @@ class Escalation:
     status: str = "waiting"
     created_at: datetime | None = None
 
-
-@dataclass(frozen=True)
-class Slot:
-    committee_id: str
-    start: datetime
-    capacity: int
-    booked: int
-
-    @property
-    def free(self) -> int:
-        return self.capacity - self.booked

@@ -12,10 +12,6 @@ class LegalTriageError(Exception):
         super().__init__(message or self.default_message)
 
 
-class ConfigurationError(LegalTriageError):
-    default_message = "invalid configuration"
-
-
 class KnowledgeBaseError(LegalTriageError):
     default_message = "the knowledge base is invalid"
 

@@ -61,17 +61,6 @@ class StatuteLibrary:
         text = self._articles.get(law, {}).get(number)
         return Article(law, number, text) if text is not None else None
 
-    def all_articles(self) -> list[Article]:
-        return [Article(law, n, t) for law, arts in self._articles.items() for n, t in arts.items()]
-
-    def resolve_title(self, name: str) -> str | None:
-        """Map a short or full law name (``民法典``, ``劳动合同法``) to its full title."""
-        name = name.strip("《》 ")
-        for title in self._articles:
-            if name == title or title.removeprefix("中华人民共和国") == name:
-                return title
-        return None
-
     def check(self, citation: Citation) -> CitationProblem | None:
         """Return what is wrong with a citation, or ``None`` when it is valid."""
         if citation.law in UNCITABLE_LAWS:

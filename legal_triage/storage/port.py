@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol
 
-from legal_triage.domain import Escalation, LegalAidApplication, MediationBooking, Slot
+from legal_triage.domain import Escalation, LegalAidApplication, MediationBooking
 
 APPLICATION_PREFIX = "LA"
 BOOKING_PREFIX = "MB"
