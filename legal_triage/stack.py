@@ -59,38 +59,34 @@ class Stack:
         }
         self.procs: dict[str, subprocess.Popen] = {}
 
+    def _spawn(self, name: str, argv: list[str], health_url: str, env: dict[str, str] | None = None) -> None:
+        """Start one process in its own process group, logging to ``<name>.log``, and wait for health."""
+        log = self.tmp / f"{name}.log"
+        with open(log, "ab") as out:  # the child keeps its own copy of the handle
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs[name] = proc
+        wait_for(health_url, proc, log)
+
     def start_actions(self) -> None:
-        log = self.tmp / "actions.log"
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.action_port)],
-            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        self.procs["actions"] = proc
-        wait_for(f"http://127.0.0.1:{self.action_port}/health", proc, log)
+        self._spawn("actions", [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+                                "-p", str(self.action_port)],
+                    f"http://127.0.0.1:{self.action_port}/health")
 
     def start_rasa(self) -> None:
         model = ROOT / "models/rasa" / ((ROOT / "models/rasa/latest").read_text().strip() + ".tar.gz")
-        log = self.tmp / "rasa.log"
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", "test-token", "-i", "127.0.0.1",
-             "-p", str(self.rasa_port), "--model", str(model), "--endpoints", "endpoints.yml",
-             "--credentials", "credentials.yml"],
-            cwd=ROOT, env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        self.procs["rasa"] = proc
-        wait_for(f"{self.rasa_url}/", proc, log)
+        self._spawn("rasa", [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", "test-token",
+                             "-i", "127.0.0.1", "-p", str(self.rasa_port), "--model", str(model),
+                             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+                    f"{self.rasa_url}/")
 
     def start_web(self) -> str:
         """Start the web app (``legal-triage web``) against this stack's Rasa; returns its URL."""
         port = free_port()
-        log = self.tmp / "web.log"
         env = {**self.env, "LEGAL_TRIAGE_RASA_URL": self.rasa_url, "LEGAL_TRIAGE_WEB_PORT": str(port),
                "LEGAL_TRIAGE_ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}"}
-        proc = subprocess.Popen([str(ROOT / ".venv/app/bin/legal-triage"), "web"], cwd=ROOT, env=env,
-                                stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs["web"] = proc
         url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/chat", proc, log)
+        self._spawn("web", [str(ROOT / ".venv/app/bin/legal-triage"), "web"], f"{url}/chat", env)
         return url
 
     def stop(self, name: str) -> None:
