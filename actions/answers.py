@@ -23,6 +23,11 @@ def faq_message(entry: FaqEntry) -> str:
     return f"{entry.answer}\n\n法律依据：{basis}\n（回复\"法律依据\"可查看条文原文）"
 
 
+def utter_articles(dispatcher: CollectingDispatcher, articles) -> None:
+    for article in articles:
+        dispatcher.utter_message(text=f"{article.label}：\n{article.text}")
+
+
 def utter_entry(dispatcher: CollectingDispatcher, entry: FaqEntry, offers: tuple[str, ...]) -> list[dict]:
     dispatcher.utter_message(text=faq_message(entry), buttons=[OFFER_BUTTONS[o] for o in offers])
     return [SlotSet("last_faq_id", entry.id), SlotSet("topic", entry.topic), SlotSet("clarify_count", 0)]
@@ -41,8 +46,8 @@ class ActionAnswerQuestion(LegalTriageAction):
                   topic_score=round(answer.topic.best.score, 3) if answer.topic else None,
                   faq=top.entry.id if top else None, score=round(top.score, 3) if top else None)
         topic_events = [SlotSet("topic", answer.topic.best.label)] if answer.topic else []
-        if answer.article is not None:
-            dispatcher.utter_message(text=f"{answer.article.label}：\n{answer.article.text}")
+        if answer.articles:
+            utter_articles(dispatcher, answer.articles)
             return topic_events
         if answer.kind is AnswerKind.CONFIDENT:
             return utter_entry(dispatcher, top.entry, answer.offers)
@@ -87,6 +92,12 @@ class ActionShowLegalBasis(LegalTriageAction):
         return "action_show_legal_basis"
 
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        # "离婚冷静期是哪条规定的" asks for a law by itself; a bare "法律依据呢" refers to the last answer.
+        articles = services.qa.find_articles(tracker.latest_message.get("text") or "")
+        if articles:
+            log_event(logger, "statute", tracker.sender_id, articles=[f"{a.law}:{a.number}" for a in articles])
+            utter_articles(dispatcher, articles)
+            return []
         entry = services.retriever.get(tracker.get_slot("last_faq_id") or "")
         if entry is None:
             dispatcher.utter_message(text="请先告诉我您想了解的问题，我回答后可以给您看法律依据。")
@@ -94,5 +105,5 @@ class ActionShowLegalBasis(LegalTriageAction):
         for citation in entry.citations:
             article = services.laws.article(citation.law, citation.article)
             if article is not None:
-                dispatcher.utter_message(text=f"{article.label}：\n{article.text}")
+                utter_articles(dispatcher, [article])
         return []

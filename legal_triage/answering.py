@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from legal_triage.domain import AnswerKind, Article, FaqHit, TopicPrediction
 from legal_triage.laws import StatuteLibrary, find_article_reference
 from legal_triage.retrieval import FaqRetriever
+from legal_triage.statutes import StatuteSearch, asks_for_law, law_question
 from legal_triage.topics import TopicClassifier
 
 #: Topics where a legal-aid application or a mediation booking is a sensible next step.
@@ -30,7 +31,7 @@ class Answer:
     kind: AnswerKind
     hits: tuple[FaqHit, ...]
     topic: TopicPrediction | None
-    article: Article | None = None
+    articles: tuple[Article, ...] = ()
 
     @property
     def offers(self) -> tuple[str, ...]:
@@ -40,16 +41,34 @@ class Answer:
         return offers_for_topic(self.topic.best.label if self.topic else None)
 
 
+#: How many articles a "which law says so" question is answered with, and the least fused score.
+STATUTE_ANSWERS = 2
+STATUTE_MIN_SCORE = 0.30
+
+
 class QuestionAnswering:
-    def __init__(self, retriever: FaqRetriever, topics: TopicClassifier | None, laws: StatuteLibrary) -> None:
+    def __init__(self, retriever: FaqRetriever, topics: TopicClassifier | None, laws: StatuteLibrary,
+                 statutes: StatuteSearch | None = None) -> None:
         self._retriever = retriever
         self._topics = topics
         self._laws = laws
+        self._statutes = statutes
+
+    def find_articles(self, text: str) -> tuple[Article, ...]:
+        """Articles for a question about the law itself: a named article, else statute search."""
+        article = find_article_reference(text, self._laws)
+        if article is not None:
+            return (article,)
+        if self._statutes is None or not law_question(text):
+            return ()
+        hits = self._statutes.search(text, k=STATUTE_ANSWERS)
+        return tuple(h.article for h in hits if h.score >= STATUTE_MIN_SCORE)
 
     def answer(self, text: str) -> Answer:
         topic = self._topics.predict([text])[0] if self._topics and text.strip() else None
-        article = find_article_reference(text, self._laws)
-        if article is not None:
-            return Answer(AnswerKind.CONFIDENT, (), topic, article)
+        if find_article_reference(text, self._laws) is not None or asks_for_law(text):
+            articles = self.find_articles(text)
+            if articles:
+                return Answer(AnswerKind.CONFIDENT, (), topic, articles)
         result = self._retriever.answer(text)
         return Answer(result.kind, result.hits, topic)

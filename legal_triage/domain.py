@@ -85,10 +85,22 @@ class Article:
     law: str
     number: int
     text: str
+    chapter: str = ""
 
     @property
     def label(self) -> str:
         return f"《{self.law.removeprefix('中华人民共和国')}》第{self.number}条"
+
+
+@dataclass(frozen=True)
+class StatuteHit:
+    """One article found by statute search, with the parts of its fused score."""
+
+    article: Article
+    score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+    faq: float = 0.0
 
 
 class ApplicationStatus(str, Enum):

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from legal_triage.domain import Article, Citation
 
@@ -42,16 +43,19 @@ class CitationProblem:
 class StatuteLibrary:
     """All articles of the statutes in one folder, keyed by (title, article number)."""
 
-    def __init__(self, articles: dict[str, dict[int, str]]) -> None:
+    def __init__(self, articles: dict[str, dict[int, str]], chapters: dict[tuple[str, int], str] | None = None) -> None:
         self._articles = articles
+        self._chapters = chapters or {}
 
     @classmethod
     def load(cls, laws_dir: Path) -> "StatuteLibrary":
         articles: dict[str, dict[int, str]] = {}
+        chapters: dict[tuple[str, int], str] = {}
         for path in sorted(laws_dir.glob("*.json")):
             data = json.loads(path.read_text(encoding="utf-8"))
             articles[data["title"]] = {a["number"]: a["text"] for a in data["articles"]}
-        return cls(articles)
+            chapters.update(((data["title"], a["number"]), a.get("chapter") or "") for a in data["articles"])
+        return cls(articles, chapters)
 
     @property
     def titles(self) -> list[str]:
@@ -59,7 +63,16 @@ class StatuteLibrary:
 
     def article(self, law: str, number: int) -> Article | None:
         text = self._articles.get(law, {}).get(number)
-        return Article(law, number, text) if text is not None else None
+        return Article(law, number, text, self._chapters.get((law, number), "")) if text is not None else None
+
+    def __iter__(self) -> Iterator[Article]:
+        """Every article of every statute, laws in file order, articles in number order."""
+        for law, texts in self._articles.items():
+            for number in sorted(texts):
+                yield Article(law, number, texts[number], self._chapters.get((law, number), ""))
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._articles.values())
 
     def check(self, citation: Citation) -> CitationProblem | None:
         """Return what is wrong with a citation, or ``None`` when it is valid."""

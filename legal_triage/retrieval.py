@@ -123,7 +123,7 @@ class FaqIndex:
         faiss.write_index(self._faiss, str(folder / "index.faiss"))
         with open(folder / "entries.jsonl", "w", encoding="utf-8") as fh:
             for e in self.entries:
-                fh.write(json.dumps(entry_to_dict(e) | {"subtopic": e.subtopic}, ensure_ascii=False) + "\n")
+                fh.write(json.dumps(entry_to_dict(e), ensure_ascii=False) + "\n")
         (folder / "rows.json").write_text(
             json.dumps({"entry": self.row_entry.tolist(), "text": self.row_texts}, ensure_ascii=False), encoding="utf-8")
         manifest = {

@@ -56,6 +56,10 @@ class Settings:
         return self.models_dir / "faq_index"
 
     @property
+    def statute_index_dir(self) -> Path:
+        return self.models_dir / "statute_index"
+
+    @property
     def topic_model_dir(self) -> Path:
         return self.models_dir / "topics"
 

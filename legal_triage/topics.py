@@ -111,7 +111,10 @@ def evaluate(model: TopicClassifier, examples: Sequence[tuple[str, str]]) -> dic
     """Accuracy, macro-F1 and the confusion matrix (rows: truth, columns: prediction)."""
     labels = list(model.labels)
     truth = [labels.index(label) for _, label in examples]
-    preds = [labels.index(p.best.label) for p in model.predict([t for t, _ in examples])]
+    predictions = model.predict([t for t, _ in examples])
+    preds = [labels.index(p.best.label) for p in predictions]
+    right = np.array([t == p for t, p in zip(truth, preds)], dtype=bool)
+    sure = np.array([p.confident for p in predictions], dtype=bool)
     n = len(labels)
     matrix = np.zeros((n, n), dtype=int)
     for t, p in zip(truth, preds):
@@ -124,4 +127,8 @@ def evaluate(model: TopicClassifier, examples: Sequence[tuple[str, str]]) -> dic
         if matrix[i].sum():
             f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
     return {"accuracy": float(np.trace(matrix) / max(1, len(examples))), "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
-            "labels": labels, "confusion": matrix.tolist(), "n": len(examples)}
+            "labels": labels, "confusion": matrix.tolist(), "n": len(examples),
+            # Does "unsure" mean something? Accuracy of the predictions it is sure and unsure about.
+            "confident_share": float(sure.mean()) if len(sure) else 0.0,
+            "confident_accuracy": float(right[sure].mean()) if sure.any() else 0.0,
+            "unsure_accuracy": float(right[~sure].mean()) if (~sure).any() else 0.0}

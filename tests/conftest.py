@@ -71,3 +71,13 @@ def require_service(url_env: str) -> str:
         pytest.fail(f"{url_env} is not set: the PostgreSQL tests are required (set LEGAL_TRIAGE_SKIP_SERVICES=1 "
                     "only on machines without the service)")
     return url
+
+
+@pytest.fixture(scope="session")
+def real_statute_search():
+    """Statute search over the index built by `make setup`, with the real model and FAQ index."""
+    from legal_triage.services import load_embedder, load_statute_search
+    from legal_triage.settings import get_settings
+
+    settings = get_settings()
+    return load_statute_search(settings, load_embedder(settings))

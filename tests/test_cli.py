@@ -38,4 +38,28 @@ def test_faq_search_returns_ranked_ids():
 
 def test_kb_export_is_one_entry_a_line():
     rows = run("kb", "export", "--format", "jsonl")
-    assert len(rows) >= 60 and all(isinstance(c["article"], int) for r in rows for c in r["citations"])
+    assert len(rows) >= 250 and all(isinstance(c["article"], int) for r in rows for c in r["citations"])
+
+
+def test_laws_search_writes_ten_articles_per_question():
+    rows = run("laws", "search", stdin='离婚冷静期是哪条规定的\n{"query": "老板三个月冇发工资了"}\n')
+    assert [r["query"] for r in rows] == ["离婚冷静期是哪条规定的", "老板三个月冇发工资了"]
+    for row in rows:
+        assert len(row["hits"]) == 10 and all(set(h) == {"law", "article", "score"} for h in row["hits"])
+        assert all(isinstance(h["article"], int) for h in row["hits"])
+        assert [h["score"] for h in row["hits"]] == sorted((h["score"] for h in row["hits"]), reverse=True)
+    assert {"law": "中华人民共和国民法典", "article": 1077} in [{k: h[k] for k in ("law", "article")}
+                                                         for h in rows[0]["hits"]]
+
+
+def test_kb_import_reports_rows_and_exports_xlsx(tmp_path):
+    xlsx = tmp_path / "faq.xlsx"
+    subprocess.run([sys.executable, "-m", "legal_triage.cli", "kb", "export", "-o", str(xlsx)], cwd=PROJECT_ROOT,
+                   check=True, capture_output=True, timeout=120)
+    assert xlsx.read_bytes()[:2] == b"PK"  # a zip container, as XLSX is
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x-y-z", "topic": "劳动纠纷"}\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "legal_triage.cli", "kb", "import", str(bad)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "row 1 (x-y-z): question: missing field" in done.stdout
+    assert "nothing imported" in done.stdout

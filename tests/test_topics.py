@@ -23,4 +23,11 @@ def test_train_save_load_predict(tmp_path):
     assert abs(sum(s.score for s in prediction.scores) - 1) < 1e-4
     assert prediction.best.label == "劳动纠纷"
     report = evaluate(loaded, read_examples(TOPIC_DIR / "test.jsonl"))
-    assert report["n"] == 240 and report["accuracy"] > 0.3  # hashing features only; the real model is in the bench
+    assert report["n"] >= 400 and report["accuracy"] > 0.3  # hashing features only; the real model is in the bench
+
+
+def test_evaluation_reports_how_sure_it_was(fake_embedder):
+    model = TopicClassifier.train(read_examples(TOPIC_DIR / "train.jsonl"), fake_embedder)
+    report = evaluate(model, read_examples(TOPIC_DIR / "test.jsonl"))
+    assert 0.0 < report["confident_share"] < 1.0
+    assert report["confident_accuracy"] > report["unsure_accuracy"]  # being unsure means something

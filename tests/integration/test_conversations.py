@@ -40,6 +40,13 @@ def test_a_wage_question_is_answered_with_its_legal_basis(stack):
     assert re.search(r"第\d+条", texts(basis))
 
 
+def test_asking_for_the_law_itself_quotes_the_article(stack):
+    sender = new_sender()
+    replies = texts(stack.say(sender, "离婚冷静期是哪条规定的"))
+    assert "《民法典》第1077条" in replies and "三十日内" in replies
+    assert "《民法典》第1079条" in texts(stack.say(sender, "民法典第一千零七十九条"))
+
+
 def test_legal_aid_intake_with_a_question_in_the_middle(stack):
     sender = new_sender()
     replies = stack.say(sender, "我要申请法律援助")
