@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import LegalTriageAction, button, option_buttons
@@ -213,7 +213,8 @@ class ActionSubmitLegalAid(LegalTriageAction):
         application = intake.submit(services.store, _application(tracker))
         log_event(logger, "legal_aid_submitted", tracker.sender_id, reference=application.reference)
         dispatcher.utter_message(text=intake.confirmation_text(application, services.directory))
-        return [SlotSet(slot, None) for slot in LA_SLOTS]
+        # The application is queued for staff (intake.submit); a person takes the conversation from here.
+        return [*(SlotSet(slot, None) for slot in LA_SLOTS), ConversationPaused()]
 
 
 class ActionAskMdDisputeType(LegalTriageAction):

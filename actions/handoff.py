@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
 from actions.base import LegalTriageAction
-from legal_triage.directory import TO_FILL
 from legal_triage.domain import STATUS_LABELS, Escalation, LegalAidApplication
+from legal_triage.handoff import HandoffPolicy
 from legal_triage.privacy import log_event
 from legal_triage.services import Services
 
@@ -27,12 +28,22 @@ def collected(tracker: Tracker) -> dict[str, Any]:
 
 
 def office_hours(services: Services) -> str:
-    hours = services.directory.contact("bureau").get("office_hours", TO_FILL)
-    return f"工作时间：{hours}" if hours != TO_FILL else "工作时间内会尽快回复"
+    """When a person will answer, from the configured office hours (unknown until filled in)."""
+    return HandoffPolicy.from_config(services.directory.config.get("handoff")).expectation(dt.datetime.now())
 
 
 def leave_form(tracker: Tracker) -> list[dict]:
     return [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
+
+
+def hand_over(services: Services, tracker: Tracker, reason: str, priority: int) -> list[dict]:
+    """Queue the conversation for a person (once) and pause the bot until staff close it."""
+    if services.store.open_escalation(tracker.sender_id) is None:
+        escalation = services.store.add_escalation(Escalation(
+            sender_id=tracker.sender_id, reason=reason, priority=priority, topic=tracker.get_slot("topic"),
+            town=tracker.get_slot("la_town") or tracker.get_slot("md_town"), context=collected(tracker)))
+        log_event(logger, "escalate", tracker.sender_id, reason=reason, escalation=escalation.id)
+    return [*leave_form(tracker), ConversationPaused()]
 
 
 class ActionEscalate(LegalTriageAction):
@@ -41,14 +52,10 @@ class ActionEscalate(LegalTriageAction):
 
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
         reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
-        escalation = services.store.add_escalation(Escalation(
-            sender_id=tracker.sender_id, reason=reason, priority=1, topic=tracker.get_slot("topic"),
-            town=tracker.get_slot("la_town") or tracker.get_slot("md_town"), context=collected(tracker)))
-        log_event(logger, "escalate", tracker.sender_id, reason=reason, escalation=escalation.id)
         dispatcher.utter_message(
-            text=f"好的，已为您转接人工，工作人员会在这里回复您（{office_hours(services)}）。"
+            text=f"好的，已为您转接人工，{office_hours(services)}，回复会出现在这里。"
                  "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。")
-        return leave_form(tracker)
+        return hand_over(services, tracker, reason, priority=1)
 
 
 class ActionHandleEmergency(LegalTriageAction):
@@ -63,11 +70,8 @@ class ActionHandleEmergency(LegalTriageAction):
                  "有人受伤、服药或想不开：马上拨打 120 急救。\n"
                  "遭受家庭暴力的妇女可拨打 12338 妇女维权热线。\n"
                  "我已通知工作人员优先处理您的情况。")
-        services.store.add_escalation(Escalation(
-            sender_id=tracker.sender_id, reason="emergency", priority=0, topic=tracker.get_slot("topic"),
-            context=collected(tracker)))
         log_event(logger, "emergency", tracker.sender_id)
-        return leave_form(tracker)
+        return hand_over(services, tracker, "emergency", priority=0)
 
 
 class ActionCheckStatus(LegalTriageAction):

@@ -140,7 +140,7 @@ def topic_figures() -> dict:
 
 
 def stack_figures() -> dict:
-    from legal_triage.stack import Stack
+    from legal_triage.stack import RASA_TOKEN, Stack
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
     try:
@@ -148,7 +148,7 @@ def stack_figures() -> dict:
         examples = _nlu_examples(PROJECT_ROOT / "tests" / "nlu" / "nlu_test.yml")
         correct = 0
         for text, intent in examples:
-            parsed = httpx.post(f"{stack.rasa_url}/model/parse", params={"token": "test-token"},
+            parsed = httpx.post(f"{stack.rasa_url}/model/parse", params={"token": RASA_TOKEN},
                                 json={"text": text}, timeout=30).json()
             correct += parsed["intent"]["name"] == intent
         # Services (model, index, database) are built on the first action that needs them.

@@ -232,6 +232,12 @@ def cmd_web(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_telegram(args, settings: Settings) -> int:
+    from legal_triage.channels import telegram
+
+    return telegram.run(settings)
+
+
 def cmd_chat(args, settings: Settings) -> int:
     """Chat with the running bot in the terminal; numbered buttons can be answered with a digit."""
     import uuid
@@ -316,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
     sub.add_parser("web", help="run the web app (web chat, health)").set_defaults(func=cmd_web)
+    sub.add_parser("telegram", help="run the Telegram worker (TELEGRAM_BOT_TOKEN)").set_defaults(func=cmd_telegram)
     sub.add_parser("chat", help="chat with the running bot in the terminal").set_defaults(func=cmd_chat)
     return parser
 

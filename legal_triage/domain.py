@@ -179,6 +179,28 @@ class Escalation:
     town: str | None = None
     context: dict = field(default_factory=dict)
     id: int | None = None
-    status: str = "waiting"
+    status: str = "waiting"  # waiting → claimed → closed
+    created_at: datetime | None = None
+    assignee: str | None = None
+    claimed_at: datetime | None = None
+    closed_at: datetime | None = None
+    notified_at: datetime | None = None
+    overdue_notified_at: datetime | None = None
+
+    @property
+    def channel(self) -> str:
+        """Where the citizen wrote from: the sender id's prefix (``tg``, ``wx``, ``web``)."""
+        return self.sender_id.split(":", 1)[0] if ":" in self.sender_id else "other"
+
+
+@dataclass(frozen=True)
+class ConversationMessage:
+    """One line of a handed-off conversation: the citizen, staff, or a system notice."""
+
+    escalation_id: int
+    author: str  # "citizen", "staff", "system"
+    text: str
+    staff: str | None = None
+    id: int | None = None
     created_at: datetime | None = None
 

@@ -55,6 +55,6 @@ def confirmation_text(application: LegalAidApplication, directory: ServiceDirect
     documents = "\n".join(f"{i}. {d}" for i, d in enumerate(directory.config.get("legal_aid_documents", []), 1))
     place = f"{where}（地址：{address}）" if address != TO_FILL else f"{where}或您所在乡镇的{directory.town_office(application.town)}（地址可拨打12348咨询）"
     return (f"已提交！受理编号：{application.reference}\n"
-            f"法律援助机构会在收到申请后7日内审查并作出决定（《法律援助法》第四十三条），工作人员会打电话联系您。\n"
+            f"法律援助机构会在收到申请后7日内审查并作出决定（《法律援助法》第四十三条），工作人员会打电话或在这里联系您。\n"
             f"请带好以下材料到{place}：\n{documents}\n"
             f"查询进度时发送受理编号即可。")

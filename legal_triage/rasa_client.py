@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 
@@ -38,9 +39,11 @@ def _payload(sender_id: str, text: str) -> dict:
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str = "") -> None:
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/webhooks/rest/webhook"
         self._timeout = timeout
+        self._token = token
 
     def send(self, sender_id: str, text: str) -> list[BotMessage]:
         try:
@@ -58,3 +61,38 @@ class RasaClient:
         except httpx.HTTPError as exc:
             raise RasaUnavailable(type(exc).__name__) from exc
         return [BotMessage.from_rasa(m) for m in response.json()]
+
+    # ---- Rasa's HTTP API (needs --enable-api and the token) --------------------------------
+    async def _api(self, method: str, path: str, params: dict | None = None, **kwargs) -> httpx.Response:
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.request(method, f"{self._base}{path}",
+                                                params={"token": self._token, **(params or {})}, **kwargs)
+                response.raise_for_status()
+                return response
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+
+    async def resume(self, sender_id: str) -> None:
+        """Un-pause a conversation paused by a handoff.
+
+        Pausing stopped the bot before its ``action_listen``; that is added too, so the next message
+        starts a normal turn (otherwise the rules see a user turn where none was expected).
+        """
+        await self._api("POST", f"/conversations/{quote(sender_id, safe=':')}/tracker/events",
+                        json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}])
+
+    async def transcript(self, sender_id: str) -> list[dict]:
+        """The conversation as the citizen saw it: ``{"author": "citizen"|"bot", "text", "buttons", "at"}``."""
+        response = await self._api("GET", f"/conversations/{quote(sender_id, safe=':')}/tracker",
+                                   params={"include_events": "ALL"})
+        lines = []
+        for event in response.json().get("events") or []:
+            if event.get("event") == "user" and event.get("text"):
+                lines.append({"author": "citizen", "text": event["text"], "buttons": [], "at": event.get("timestamp")})
+            elif event.get("event") == "bot" and (event.get("text") or (event.get("data") or {}).get("buttons")):
+                buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")}
+                           for b in (event.get("data") or {}).get("buttons") or []]
+                lines.append({"author": "bot", "text": event.get("text") or "", "buttons": buttons,
+                              "at": event.get("timestamp")})
+        return lines

@@ -40,6 +40,25 @@ class Settings:
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8000")))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    # Staff API: comma-separated "name:token" pairs (the console of issue 5 brings real accounts).
+    staff_tokens: str = field(default_factory=lambda: _env("STAFF_TOKENS", ""))
+    # Seconds before a waiting citizen is told nobody has picked up yet (default: services.yml).
+    handoff_pickup_seconds: int | None = field(
+        default_factory=lambda: int(v) if (v := _env("HANDOFF_PICKUP_SECONDS", "")) else None)
+    handoff_check_seconds: float = field(default_factory=lambda: float(_env("HANDOFF_CHECK_SECONDS", "30")))
+    # Channels (names as the deployment documents them, without our prefix).
+    telegram_bot_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_BOT_TOKEN", ""))
+    telegram_base_url: str = field(
+        default_factory=lambda: os.environ.get("TELEGRAM_BASE_URL", "https://api.telegram.org/bot"))
+    telegram_webhook_url: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_URL", ""))
+    telegram_webhook_secret: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""))
+    telegram_webhook_port: int = field(default_factory=lambda: int(os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")))
+    wechat_token: str = field(default_factory=lambda: os.environ.get("WECHAT_TOKEN", ""))
+    wechat_app_id: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_ID", ""))
+    wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_SECRET", ""))
+    wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WECHAT_AES_KEY", ""))
+    wechat_api_base_url: str = field(
+        default_factory=lambda: os.environ.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/cgi-bin/"))
 
     @property
     def embedding_model_path(self) -> str:

@@ -39,6 +39,11 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) 
     raise RuntimeError(f"{url} did not come up; log:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+RASA_TOKEN = "test-token"
+#: Staff API tokens of the test stack: name → bearer token.
+STAFF_TOKENS = {"王调解员": "staff-token-1", "李律师": "staff-token-2"}
+
+
 class Stack:
     def __init__(self, tmp: Path) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
@@ -56,17 +61,22 @@ class Stack:
             "SANIC_HOST": "127.0.0.1",
             "HF_HUB_OFFLINE": "1",
             "RASA_TELEMETRY_ENABLED": "false",  # no network but loopback
+            "LEGAL_TRIAGE_RASA_TOKEN": RASA_TOKEN,
+            "LEGAL_TRIAGE_STAFF_TOKENS": ",".join(f"{name}:{token}" for name, token in STAFF_TOKENS.items()),
+            "LEGAL_TRIAGE_HANDOFF_CHECK_SECONDS": "1",
         }
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def _spawn(self, name: str, argv: list[str], health_url: str, env: dict[str, str] | None = None) -> None:
-        """Start one process in its own process group, logging to ``<name>.log``, and wait for health."""
+    def _spawn(self, name: str, argv: list[str], health_url: str | None, env: dict[str, str] | None = None) -> None:
+        """Start one process in its own process group, logging to ``<name>.log``, and wait for health
+        (when it serves HTTP)."""
         log = self.tmp / f"{name}.log"
         with open(log, "ab") as out:  # the child keeps its own copy of the handle
             proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         self.procs[name] = proc
-        wait_for(health_url, proc, log)
+        if health_url:
+            wait_for(health_url, proc, log)
 
     def start_actions(self) -> None:
         self._spawn("actions", [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
@@ -75,19 +85,28 @@ class Stack:
 
     def start_rasa(self) -> None:
         model = ROOT / "models/rasa" / ((ROOT / "models/rasa/latest").read_text().strip() + ".tar.gz")
-        self._spawn("rasa", [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", "test-token",
+        self._spawn("rasa", [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", RASA_TOKEN,
                              "-i", "127.0.0.1", "-p", str(self.rasa_port), "--model", str(model),
                              "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
                     f"{self.rasa_url}/")
 
-    def start_web(self) -> str:
+    def channel_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a channel process (web app, Telegram worker) of this stack."""
+        return {**self.env, "LEGAL_TRIAGE_RASA_URL": self.rasa_url,
+                "LEGAL_TRIAGE_ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}", **extra}
+
+    def start_web(self, name: str = "web", **extra_env: str) -> str:
         """Start the web app (``legal-triage web``) against this stack's Rasa; returns its URL."""
         port = free_port()
-        env = {**self.env, "LEGAL_TRIAGE_RASA_URL": self.rasa_url, "LEGAL_TRIAGE_WEB_PORT": str(port),
-               "LEGAL_TRIAGE_ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}"}
         url = f"http://127.0.0.1:{port}"
-        self._spawn("web", [str(ROOT / ".venv/app/bin/legal-triage"), "web"], f"{url}/chat", env)
+        self._spawn(name, [str(ROOT / ".venv/app/bin/legal-triage"), "web"], f"{url}/chat",
+                    self.channel_env(LEGAL_TRIAGE_WEB_PORT=str(port), **extra_env))
         return url
+
+    def start_telegram(self, **extra_env: str) -> None:
+        """Start the Telegram worker (``legal-triage telegram``); set TELEGRAM_BOT_TOKEN / _BASE_URL."""
+        self._spawn("telegram", [str(ROOT / ".venv/app/bin/legal-triage"), "telegram"], None,
+                    self.channel_env(**extra_env))
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
@@ -123,8 +142,6 @@ class Stack:
                               timeout=60)
         response.raise_for_status()
         return response.json()
-
-
 
     def start_all(self) -> dict[str, float]:
         """Prepare a fresh database, start both servers; returns each start-up time in seconds."""

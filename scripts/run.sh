@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the action server, the Rasa server and the web app; Ctrl-C stops all three.
+# Start the action server, the Rasa server, the web app (and the Telegram worker when a token is
+# set); Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -22,6 +23,11 @@ setsid .venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.
   --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
   > "$LEGAL_TRIAGE_DATA_DIR/logs/rasa.log" 2>&1 & pids+=($!)
 setsid .venv/app/bin/legal-triage web > "$LEGAL_TRIAGE_DATA_DIR/logs/web.log" 2>&1 & pids+=($!)
+telegram="not configured (set TELEGRAM_BOT_TOKEN)"
+if [ -n "${TELEGRAM_BOT_TOKEN:-}" ]; then
+  setsid .venv/app/bin/legal-triage telegram > "$LEGAL_TRIAGE_DATA_DIR/logs/telegram.log" 2>&1 & pids+=($!)
+  telegram="running (log: $LEGAL_TRIAGE_DATA_DIR/logs/telegram.log)"
+fi
 echo "Starting (logs in $LEGAL_TRIAGE_DATA_DIR/logs)..."
 for _ in $(seq 1 120); do
   if curl -sf "http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/healthz" >/dev/null; then break; fi
@@ -35,6 +41,9 @@ cat <<MSG
     health        http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/healthz
     Rasa (REST)   http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
     actions       http://127.0.0.1:$ACTION_PORT/health
+    staff API     http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/api/staff/ (tokens: LEGAL_TRIAGE_STAFF_TOKENS)
+    WeChat        ${WECHAT_TOKEN:+http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/wechat}${WECHAT_TOKEN:-not configured (set WECHAT_TOKEN)}
+    Telegram      $telegram
   Terminal chat:  .venv/app/bin/legal-triage chat
   Press Ctrl-C to stop.
 MSG

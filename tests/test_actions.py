@@ -75,7 +75,8 @@ def test_submit_legal_aid_stores_and_queues(fake_services):
     stored = fake_services.store.find(reference)
     assert stored.name == "张建国" and "免予核查" in stored.eligibility_note
     assert fake_services.store.escalations()[0].context["reference"] == reference
-    assert all(e["value"] is None for e in events)
+    assert all(e["value"] is None for e in events if e["event"] == "slot")
+    assert events[-1]["event"] == "pause"  # a person takes the conversation from here
 
 
 def test_mediation_slots_and_booking(fake_services):
@@ -121,6 +122,9 @@ def test_escalation_keeps_form_data(fake_services):
                                                                  active_loop="mediation_form"))
     assert "人工" in messages[0]["text"]
     assert fake_services.store.escalations()[0].context == {"md_town": "花石镇", "md_facts": "邻居吵架"}
+    assert events[-1]["event"] == "pause"
+    run_action(ActionEscalate(), make_tracker("转人工", "request_human"))  # asking again queues nothing new
+    assert len(fake_services.store.escalations()) == 1
 
 
 def test_cancel_asks_and_remembers_the_form(fake_services):

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
-from legal_triage.domain import Escalation, LegalAidApplication, MediationBooking
+from legal_triage.domain import ConversationMessage, Escalation, LegalAidApplication, MediationBooking
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.memory import InMemoryCaseStore
 from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
@@ -95,3 +95,27 @@ def test_escalations_are_queued_emergencies_first(store):
     queue = store.escalations()
     assert [e.reason for e in queue][:2] == ["emergency", "request"]
     assert queue[0].context == {"la_town": "花石镇"} and queue[0].id is not None
+
+
+def test_handoff_lifecycle_claims_once_and_tells_once(store):
+    first = store.add_escalation(Escalation(sender_id="tg:42", reason="request", priority=1))
+    assert store.open_escalation("tg:42").id == first.id and store.open_escalation("tg:43") is None
+    assert store.mark_escalation(first.id, "notified_at") and not store.mark_escalation(first.id, "notified_at")
+    with ThreadPoolExecutor(8) as pool:
+        claims = list(pool.map(lambda who: store.claim_escalation(first.id, who), [f"staff{i}" for i in range(8)]))
+    assert claims.count(True) == 1
+    claimed = store.get_escalation(first.id)
+    assert claimed.status == "claimed" and claimed.assignee == f"staff{claims.index(True)}" and claimed.channel == "tg"
+    store.add_message(ConversationMessage(first.id, "citizen", "在吗"))
+    store.add_message(ConversationMessage(first.id, "staff", "您好", "staff0"))
+    assert [(m.author, m.text) for m in store.messages(first.id)] == [("citizen", "在吗"), ("staff", "您好")]
+    assert store.close_escalation(first.id, "staff0") and not store.close_escalation(first.id, "staff0")
+    assert store.open_escalation("tg:42") is None and store.get_escalation(first.id).closed_at is not None
+
+
+def test_web_outbox_is_per_sender_and_ordered(store):
+    a1 = store.push_outbox("web:a", {"text": "一"})
+    store.push_outbox("web:b", {"text": "别人的"})
+    a2 = store.push_outbox("web:a", {"text": "二"})
+    assert [m["text"] for _, m in store.outbox("web:a")] == ["一", "二"]
+    assert store.outbox("web:a", after=a1) == [(a2, {"text": "二"})]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from legal_triage.handoff import Handoff, HandoffPolicy
+from legal_triage.outbound import Outbound, WebOutbox
 from legal_triage.rasa_client import BotMessage, Button, RasaUnavailable
 from legal_triage.settings import Settings
+from legal_triage.storage.memory import InMemoryCaseStore
 from legal_triage.web.app import create_app
 
 
@@ -22,7 +25,9 @@ class FakeRasa:
 
 
 def client(rasa: FakeRasa) -> TestClient:
-    return TestClient(create_app(Settings(), rasa=rasa), raise_server_exceptions=False)
+    store = InMemoryCaseStore()
+    handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
+    return TestClient(create_app(Settings(), rasa=rasa, handoff=handoff), raise_server_exceptions=False)
 
 
 def test_chat_round_trip_keeps_a_web_sender_id():

@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from datetime import datetime
 
-from legal_triage.domain import Escalation, LegalAidApplication, MediationBooking
+from legal_triage.domain import ConversationMessage, Escalation, LegalAidApplication, MediationBooking
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
 
@@ -20,6 +20,8 @@ class InMemoryCaseStore:
         self._records: dict[str, LegalAidApplication | MediationBooking] = {}
         self._usage: Counter[tuple[str, datetime]] = Counter()
         self._escalations: list[Escalation] = []
+        self._messages: list[ConversationMessage] = []
+        self._outbox: list[tuple[int, str, dict]] = []
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
         now = self._clock()
@@ -62,3 +64,62 @@ class InMemoryCaseStore:
     def escalations(self, status: str = "waiting") -> list[Escalation]:
         with self._lock:
             return sorted((e for e in self._escalations if e.status == status), key=lambda e: (e.priority, e.id))
+
+    # ---- human handoff --------------------------------------------------------------------
+    def _replace(self, escalation_id: int, **changes) -> None:
+        self._escalations = [dataclasses.replace(e, **changes) if e.id == escalation_id else e
+                             for e in self._escalations]
+
+    def open_escalation(self, sender_id: str) -> Escalation | None:
+        with self._lock:
+            found = [e for e in self._escalations if e.sender_id == sender_id and e.status in ("waiting", "claimed")]
+            return found[-1] if found else None
+
+    def get_escalation(self, escalation_id: int) -> Escalation | None:
+        with self._lock:
+            return next((e for e in self._escalations if e.id == escalation_id), None)
+
+    def claim_escalation(self, escalation_id: int, staff: str) -> bool:
+        with self._lock:
+            current = next((e for e in self._escalations if e.id == escalation_id), None)
+            if current is None or current.status != "waiting":
+                return False
+            self._replace(escalation_id, status="claimed", assignee=staff, claimed_at=self._clock())
+            return True
+
+    def close_escalation(self, escalation_id: int, staff: str) -> bool:
+        with self._lock:
+            current = next((e for e in self._escalations if e.id == escalation_id), None)
+            if current is None or current.status == "closed":
+                return False
+            self._replace(escalation_id, status="closed", assignee=current.assignee or staff, closed_at=self._clock())
+            return True
+
+    def mark_escalation(self, escalation_id: int, mark: str) -> bool:
+        if mark not in ("notified_at", "overdue_notified_at"):
+            raise ValueError(mark)
+        with self._lock:
+            current = next((e for e in self._escalations if e.id == escalation_id), None)
+            if current is None or getattr(current, mark) is not None:
+                return False
+            self._replace(escalation_id, **{mark: self._clock()})
+            return True
+
+    def add_message(self, message: ConversationMessage) -> ConversationMessage:
+        with self._lock:
+            stored = dataclasses.replace(message, id=len(self._messages) + 1, created_at=self._clock())
+            self._messages.append(stored)
+            return stored
+
+    def messages(self, escalation_id: int) -> list[ConversationMessage]:
+        with self._lock:
+            return [m for m in self._messages if m.escalation_id == escalation_id]
+
+    def push_outbox(self, sender_id: str, message: dict) -> int:
+        with self._lock:
+            self._outbox.append((len(self._outbox) + 1, sender_id, message))
+            return len(self._outbox)
+
+    def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
+        with self._lock:
+            return [(i, m) for i, s, m in self._outbox if s == sender_id and i > after]

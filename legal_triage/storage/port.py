@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol
 
-from legal_triage.domain import Escalation, LegalAidApplication, MediationBooking
+from legal_triage.domain import ConversationMessage, Escalation, LegalAidApplication, MediationBooking
 
 APPLICATION_PREFIX = "LA"
 BOOKING_PREFIX = "MB"
@@ -34,4 +34,28 @@ class CaseStore(Protocol):
 
     def find(self, reference: str) -> LegalAidApplication | MediationBooking | None: ...
 
-    def escalations(self, status: str = "waiting") -> list[Escalation]: ...
+    def escalations(self, status: str = "waiting") -> list[Escalation]:
+        """Escalations in one status, emergencies first, then oldest first."""
+
+    # ---- human handoff ----
+    def open_escalation(self, sender_id: str) -> Escalation | None:
+        """The sender's escalation that is waiting for or claimed by a person, if any."""
+
+    def get_escalation(self, escalation_id: int) -> Escalation | None: ...
+
+    def claim_escalation(self, escalation_id: int, staff: str) -> bool:
+        """Atomically take a waiting escalation; False when it is not waiting (any more)."""
+
+    def close_escalation(self, escalation_id: int, staff: str) -> bool: ...
+
+    def mark_escalation(self, escalation_id: int, mark: str) -> bool:
+        """Set ``notified_at`` / ``overdue_notified_at`` once; True only for the first caller."""
+
+    def add_message(self, message: ConversationMessage) -> ConversationMessage: ...
+
+    def messages(self, escalation_id: int) -> list[ConversationMessage]: ...
+
+    def push_outbox(self, sender_id: str, message: dict) -> int:
+        """Queue a message for a web-chat citizen; returns its increasing id."""
+
+    def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]: ...

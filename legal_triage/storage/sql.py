@@ -5,17 +5,18 @@ The schema is created and changed only by the Alembic migrations in ``legal_tria
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
-                        event, insert, select, update)
+                        event, func, insert, select, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from legal_triage.domain import (ApplicationStatus, BookingStatus, Escalation, LegalAidApplication,
-                                 MediationBooking)
+from legal_triage.domain import (ApplicationStatus, BookingStatus, ConversationMessage, Escalation,
+                                 LegalAidApplication, MediationBooking)
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
 
@@ -86,7 +87,38 @@ escalations = Table(
     Column("context", Text, nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("assignee", String(64)),
+    Column("claimed_at", DateTime),
+    Column("closed_at", DateTime),
+    Column("notified_at", DateTime),
+    Column("overdue_notified_at", DateTime),
 )
+
+conversation_messages = Table(
+    "conversation_messages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", Integer, nullable=False, index=True),
+    Column("author", String(16), nullable=False),
+    Column("staff", String(64)),
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+web_outbox = Table(
+    "web_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+_ESCALATION_FIELDS = ("sender_id", "reason", "priority", "topic", "town", "id", "status", "created_at", "assignee",
+                      "claimed_at", "closed_at", "notified_at", "overdue_notified_at")
+_MARKS = frozenset({"notified_at", "overdue_notified_at"})
+
+
+def _escalation(row) -> Escalation:
+    return Escalation(**{k: row[k] for k in _ESCALATION_FIELDS}, context=json.loads(row["context"]))
 
 
 def make_engine(url: str) -> Engine:
@@ -213,6 +245,69 @@ class SqlCaseStore:
         with self._engine.connect() as conn:
             rows = conn.execute(select(escalations).where(escalations.c.status == status)
                                 .order_by(escalations.c.priority, escalations.c.id)).mappings().all()
-        return [Escalation(sender_id=r["sender_id"], reason=r["reason"], priority=r["priority"], topic=r["topic"],
-                           town=r["town"], context=json.loads(r["context"]), id=r["id"], status=r["status"],
-                           created_at=r["created_at"]) for r in rows]
+        return [_escalation(r) for r in rows]
+
+    # ---- human handoff --------------------------------------------------------------------
+    def open_escalation(self, sender_id: str) -> Escalation | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(escalations).where(escalations.c.sender_id == sender_id,
+                                                         escalations.c.status.in_(("waiting", "claimed")))
+                               .order_by(escalations.c.id.desc()).limit(1)).mappings().first()
+        return _escalation(row) if row else None
+
+    def get_escalation(self, escalation_id: int) -> Escalation | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(escalations).where(escalations.c.id == escalation_id)).mappings().first()
+        return _escalation(row) if row else None
+
+    def claim_escalation(self, escalation_id: int, staff: str) -> bool:
+        with self._engine.begin() as conn:
+            done = conn.execute(update(escalations).where(escalations.c.id == escalation_id,
+                                                          escalations.c.status == "waiting")
+                                .values(status="claimed", assignee=staff, claimed_at=self._clock()))
+        return done.rowcount == 1
+
+    def close_escalation(self, escalation_id: int, staff: str) -> bool:
+        with self._engine.begin() as conn:
+            done = conn.execute(update(escalations).where(escalations.c.id == escalation_id,
+                                                          escalations.c.status != "closed")
+                                .values(status="closed", assignee=func.coalesce(escalations.c.assignee, staff),
+                                        closed_at=self._clock()))
+        return done.rowcount == 1
+
+    def mark_escalation(self, escalation_id: int, mark: str) -> bool:
+        if mark not in _MARKS:
+            raise ValueError(mark)
+        column = escalations.c[mark]
+        with self._engine.begin() as conn:
+            done = conn.execute(update(escalations).where(escalations.c.id == escalation_id, column.is_(None))
+                                .values({mark: self._clock()}))
+        return done.rowcount == 1
+
+    def add_message(self, message: ConversationMessage) -> ConversationMessage:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            new_id = conn.execute(insert(conversation_messages).values(
+                escalation_id=message.escalation_id, author=message.author, staff=message.staff,
+                text=message.text, created_at=now)).inserted_primary_key[0]
+        return dataclasses.replace(message, id=new_id, created_at=now)
+
+    def messages(self, escalation_id: int) -> list[ConversationMessage]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(conversation_messages).where(
+                conversation_messages.c.escalation_id == escalation_id).order_by(conversation_messages.c.id)
+            ).mappings().all()
+        return [ConversationMessage(r["escalation_id"], r["author"], r["text"], r["staff"], r["id"], r["created_at"])
+                for r in rows]
+
+    def push_outbox(self, sender_id: str, message: dict) -> int:
+        with self._engine.begin() as conn:
+            return conn.execute(insert(web_outbox).values(
+                sender_id=sender_id, message=json.dumps(message, ensure_ascii=False),
+                created_at=self._clock())).inserted_primary_key[0]
+
+    def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(web_outbox.c.id, web_outbox.c.message).where(
+                web_outbox.c.sender_id == sender_id, web_outbox.c.id > after).order_by(web_outbox.c.id)).all()
+        return [(r.id, json.loads(r.message)) for r in rows]

@@ -1,23 +1,30 @@
-"""FastAPI application factory. Errors are translated here, once: no trace reaches a browser."""
+"""FastAPI application factory: web chat, WeChat webhook, staff API, health.
+
+Errors are translated here, once: no trace reaches a browser.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from importlib import resources
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from legal_triage.gateway import TRY_LATER, Gateway
+from legal_triage.handoff import Handoff
 from legal_triage.privacy import log_event
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from legal_triage.settings import Settings
+from legal_triage.web.staff import parse_tokens, staff_router
 
 logger = logging.getLogger("legal_triage.web")
-TRY_LATER = "系统繁忙，请稍后再试。您刚才说的内容没有丢失，着急的话可以拨打12348。"
 
 
 class ChatIn(BaseModel):
@@ -33,14 +40,43 @@ def _sender_id(raw: str) -> str:
         return f"web:{uuid.uuid4()}"
 
 
-def create_app(settings: Settings, rasa: RasaClient | None = None) -> FastAPI:
-    rasa = rasa or RasaClient(settings.rasa_url)
-    app = FastAPI(title="legal-triage", docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Handoff | None = None) -> FastAPI:
+    """The web app. ``rasa`` and ``handoff`` default to the real ones built from ``settings``."""
+    from legal_triage.wiring import build_handoff, rasa_client
+
+    rasa = rasa or rasa_client(settings)
+    handoff = handoff or build_handoff(settings, rasa=rasa)
+    gateway = Gateway(rasa, handoff)
+
+    async def watch_overdue() -> None:
+        while True:
+            await asyncio.sleep(settings.handoff_check_seconds)
+            try:
+                await handoff.remind_overdue()
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive a database hiccup
+                logger.error("overdue check failed: %s", type(exc).__name__)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        watcher = asyncio.create_task(watch_overdue())
+        yield
+        watcher.cancel()
+
+    app = FastAPI(title="legal-triage", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     page = resources.files("legal_triage.web").joinpath("static/chat.html").read_text(encoding="utf-8")
+    app.include_router(staff_router(handoff, rasa, parse_tokens(settings.staff_tokens)))
+    if settings.wechat_token:
+        from legal_triage.channels.wechat import wechat_router
+
+        app.include_router(wechat_router(settings, gateway))
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "请求格式不正确，请刷新页面后重试。"}, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -58,17 +94,35 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> FastAPI:
     @app.post("/api/chat")
     async def chat(message: ChatIn) -> JSONResponse:
         sender = _sender_id(message.sender)
-        text = message.message.strip()
-        if not text:
-            return JSONResponse({"sender": sender, "messages": [{"text": "请输入您想咨询的问题。", "buttons": []}]})
-        if len(text) > MAX_MESSAGE_CHARS:
-            return JSONResponse({"sender": sender, "messages": [{"text": f"消息太长了，请分几次发送（每次不超过{MAX_MESSAGE_CHARS}字）。", "buttons": []}]})
         try:
-            replies = await rasa.send_async(sender, text)
+            replies = await gateway.handle(sender, message.message)
         except RasaUnavailable as exc:
             log_event(logger, "rasa_unavailable", sender, error=str(exc))
             return JSONResponse({"sender": sender, "messages": [{"text": TRY_LATER, "buttons": []}]}, status_code=503)
-        return JSONResponse({"sender": sender, "messages": [m.as_dict() for m in replies]})
+        escalation = handoff.open_for(sender)
+        return JSONResponse({"sender": sender, "messages": [m.as_dict() for m in replies],
+                             "human": escalation.status if escalation else None})
+
+    @app.get("/api/chat/updates")
+    async def updates(sender: str, after: int = 0) -> JSONResponse:
+        """Messages from staff (and other notices) the page has not shown yet; the page polls this."""
+        sender_id = _sender_id(sender)
+        escalation = handoff.open_for(sender_id)
+        return JSONResponse({"messages": [{"id": i, **m} for i, m in handoff.store.outbox(sender_id, after)],
+                             "human": escalation.status if escalation else None})
+
+    @app.get("/api/chat/history")
+    async def history(sender: str) -> JSONResponse:
+        """The conversation so far (after a reload or a reconnect): the bot's side from Rasa's tracker,
+        and the newest outbox id so that polling starts after what is already shown."""
+        sender_id = _sender_id(sender)
+        try:
+            lines = await rasa.transcript(sender_id)
+        except RasaUnavailable:
+            return JSONResponse({"error": TRY_LATER}, status_code=503)
+        staff_lines = handoff.store.outbox(sender_id, 0)
+        return JSONResponse({"messages": lines, "staff": [{"id": i, **m} for i, m in staff_lines],
+                             "after": staff_lines[-1][0] if staff_lines else 0})
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from legal_triage.settings import Settings
+from legal_triage.stack import RASA_TOKEN
 from legal_triage.web.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,8 @@ def texts(replies: list[dict]) -> str:
 
 
 def test_web_chat_reaches_the_real_bot(stack):
-    web = TestClient(create_app(Settings(rasa_url=stack.rasa_url)))
+    web = TestClient(create_app(Settings(rasa_url=stack.rasa_url, rasa_token=RASA_TOKEN,
+                                         database_url=stack.env["LEGAL_TRIAGE_DATABASE_URL"])))
     body = web.post("/api/chat", json={"message": "你好"}).json()
     assert body["sender"].startswith("web:") and "法律咨询" in texts(body["messages"])
 

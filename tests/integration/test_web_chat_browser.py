@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -36,10 +37,10 @@ def bot_texts(driver) -> list[str]:
     return [e.text for e in driver.find_elements("css selector", ".row.bot .bubble")]
 
 
-def test_chat_on_a_phone(stack, browser):
+def test_chat_on_a_phone(web_url, browser, staff_api):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    url = stack.start_web()
+    url = web_url
     wait = WebDriverWait(browser, 60)
     browser.get(f"{url}/chat")
     assert "法律咨询" in browser.title
@@ -62,7 +63,25 @@ def test_chat_on_a_phone(stack, browser):
     browser.refresh()
     assert browser.execute_script("return localStorage.getItem('lt_sender')") == sender
     browser.find_element("id", "human").click()
-    wait.until(lambda d: any("人工" in t for t in bot_texts(d)))
+    wait.until(lambda d: any("已为您转接人工" in t for t in bot_texts(d)))
     widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[1] == 390 and widths[0] <= widths[1]  # no horizontal scrolling on a phone
-    browser.save_screenshot(str(shots / "web_chat_human.png"))
+    wait.until(lambda d: "已转人工" in d.find_element("id", "mode").text)
+    # a person takes over: the staff reply appears in the page without the citizen doing anything
+    waiting = staff_api.get("/conversations").json()["conversations"]
+    conversation = next(c for c in waiting if c["sender_id"] == sender)
+    assert conversation["channel"] == "web"
+    staff_api.post(f"/conversations/{conversation['id']}/claim").raise_for_status()
+    staff_api.post(f"/conversations/{conversation['id']}/reply", json={"text": "您好，我是调解员，请说说情况。"})
+    wait.until(lambda d: any("我是调解员" in e.text for e in d.find_elements("css selector", ".row.staff .bubble")))
+    wait.until(lambda d: "已接入" in d.find_element("id", "mode").text)
+    browser.save_screenshot(str(shots / "web_chat_staff_reply.png"))
+    # after a reload the whole conversation is drawn again, the staff reply included, exactly once
+    browser.refresh()
+    wait.until(lambda d: any("我是调解员" in e.text for e in d.find_elements("css selector", ".row.staff .bubble")))
+    assert any(e.text == "你好" for e in browser.find_elements("css selector", ".row.me .bubble"))
+    time.sleep(4)  # one polling round: the reply must not be drawn twice
+    assert sum("我是调解员" in e.text for e in browser.find_elements("css selector", ".row.staff .bubble")) == 1
+    staff_api.post(f"/conversations/{conversation['id']}/close").raise_for_status()
+    wait.until(lambda d: any("小助手继续为您服务" in e.text for e in d.find_elements("css selector", ".row.staff .bubble")))
+    wait.until(lambda d: not d.find_element("id", "mode").is_displayed())

@@ -1,0 +1,1 @@
+"""Channel adapters: each turns a platform update into (sender_id, text) for the gateway and renders the replies."""

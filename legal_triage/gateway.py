@@ -1,0 +1,38 @@
+"""The one path from any channel to the bot: Rasa, unless a person has the conversation.
+
+Channels (web chat, Telegram, WeChat, the terminal chat) turn their updates into
+``(sender_id, text)`` and show the returned messages; everything else is here, once.
+"""
+
+from __future__ import annotations
+
+from legal_triage.handoff import Handoff
+from legal_triage.rasa_client import MAX_MESSAGE_CHARS, BotMessage, RasaClient, RasaUnavailable
+
+EMPTY = "请输入您想咨询的问题。"
+TOO_LONG = f"消息太长了，请分几次发送（每次不超过{MAX_MESSAGE_CHARS}字）。"
+TRY_LATER = "系统繁忙，请稍后再试。您刚才说的内容没有丢失，着急的话可以拨打12348。"
+
+
+class Gateway:
+    def __init__(self, rasa: RasaClient, handoff: Handoff | None = None) -> None:
+        self.rasa = rasa
+        self.handoff = handoff
+
+    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
+        """The replies to one citizen message (possibly none while a person has the conversation).
+
+        Raises:
+            RasaUnavailable: the bot could not be reached; channels answer with ``TRY_LATER``.
+        """
+        text = text.strip()
+        if not text:
+            return [BotMessage(EMPTY)]
+        if len(text) > MAX_MESSAGE_CHARS:
+            return [BotMessage(TOO_LONG)]
+        escalation = self.handoff.open_for(sender_id) if self.handoff else None
+        if escalation is not None:
+            # A person has the conversation: the message goes to the queue's transcript, not to Rasa
+            # (a user turn left unanswered in Rasa's paused tracker would be acted on after resuming).
+            return self.handoff.citizen_message(escalation, text)
+        return await self.rasa.send_async(sender_id, text)

@@ -1,0 +1,1 @@
+"""Local fakes of outside services, reached over real HTTP."""
