@@ -80,6 +80,9 @@ class ActionChooseOption(LegalTriageAction):
         index = int(option) - 1 if option.isdigit() else -1
         entry = services.retriever.get(offered[index]) if 0 <= index < len(offered) else None
         if entry is None:
+            text = (tracker.latest_message.get("text") or "").strip()
+            if text and not text.isdigit():  # a question with a number in it ("民法典第一千零七十九条")
+                return [*ActionAnswerQuestion().act(dispatcher, tracker, domain, services), SlotSet("option", None)]
             dispatcher.utter_message(text="请直接说说您的问题，我来帮您查。")
             return [SlotSet("option", None)]
         log_event(logger, "choose", tracker.sender_id, faq=entry.id, option=option)

@@ -119,6 +119,10 @@ def overdue_notice(policy: HandoffPolicy, now: dt.datetime) -> str:
             "着急的话可以拨打12348法律服务热线。")
 
 
+#: While the bot is paused it cannot recognise an emergency: these words still get the hotlines at once.
+EMERGENCY = re.compile(r"救命|救救|打我|砍我|杀我|弄死|要杀|拿刀|砸门|不想活|想死|自杀|轻生|跳河|跳楼|喝药|农药|安眠药")
+EMERGENCY_NOTICE = ("请先保证自己的安全！有危险、正在被打或被威胁：马上拨打 110；有人受伤、服药或想不开：马上拨打 120。"
+                    "已通知工作人员优先处理。")
 CLAIMED_NOTICE = "工作人员已接入，请直接说明您的情况。"
 CLOSED_NOTICE = "人工服务已结束，感谢您的耐心。小助手继续为您服务，有问题可以直接问我。"
 
@@ -141,6 +145,11 @@ class Handoff:
     def citizen_message(self, escalation: Escalation, text: str) -> list[BotMessage]:
         """Record what the citizen wrote while a person has the conversation; tell them once."""
         self.store.add_message(ConversationMessage(escalation.id, "citizen", text))
+        if EMERGENCY.search(text):
+            self.store.prioritise_escalation(escalation.id)
+            self.store.add_message(ConversationMessage(escalation.id, "system", EMERGENCY_NOTICE))
+            log_event(logger, "emergency", escalation.sender_id, escalation=escalation.id, during="handoff")
+            return [BotMessage(EMERGENCY_NOTICE)]
         if escalation.status == "waiting" and self.store.mark_escalation(escalation.id, "notified_at"):
             notice = waiting_notice(self.policy, self._clock())
             self.store.add_message(ConversationMessage(escalation.id, "system", notice))

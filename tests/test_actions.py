@@ -29,6 +29,12 @@ def test_nothing_usable_clarifies_then_offers_a_human(fake_services):
     assert [b["title"] for b in messages[0]["buttons"]][0] == "转人工"
 
 
+def test_a_question_taken_for_an_option_is_answered(fake_services):
+    events, messages = run_action(ActionChooseOption(), make_tracker("民法典第一千零七十九条", "choose_option",
+                                                                     {"option": "1"}))
+    assert "第1079条" in messages[0]["text"]
+
+
 def test_choose_option_answers_the_offered_entry(fake_services, knowledge):
     ids = [e.id for e in knowledge.entries[:3]]
     events, messages = run_action(ActionChooseOption(), make_tracker("2", "choose_option",

@@ -121,3 +121,12 @@ async def test_a_channel_that_cannot_deliver_keeps_the_transcript(world):
     assert handoff.transcript(escalation.id)[-1].text == "您好"
     with pytest.raises(DeliveryError):
         await handoff.outbound.send("wx:abc", [BotMessage("x")])
+
+
+async def test_an_emergency_while_waiting_gets_the_hotlines_and_jumps_the_queue(world):
+    handoff, gateway, _, _, _ = world
+    calm = escalate(handoff, sender_id="tg:1")
+    escalation = escalate(handoff)
+    replies = await gateway.handle("tg:7", "他拿刀要砍我")
+    assert "110" in replies[0].text and "120" in replies[0].text
+    assert [e.id for e in handoff.store.escalations("waiting")] == [escalation.id, calm.id]

@@ -101,6 +101,8 @@ def test_handoff_lifecycle_claims_once_and_tells_once(store):
     first = store.add_escalation(Escalation(sender_id="tg:42", reason="request", priority=1))
     assert store.open_escalation("tg:42").id == first.id and store.open_escalation("tg:43") is None
     assert store.mark_escalation(first.id, "notified_at") and not store.mark_escalation(first.id, "notified_at")
+    store.prioritise_escalation(first.id)
+    assert store.get_escalation(first.id).priority == 0
     with ThreadPoolExecutor(8) as pool:
         claims = list(pool.map(lambda who: store.claim_escalation(first.id, who), [f"staff{i}" for i in range(8)]))
     assert claims.count(True) == 1

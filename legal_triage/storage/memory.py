@@ -95,6 +95,10 @@ class InMemoryCaseStore:
             self._replace(escalation_id, status="closed", assignee=current.assignee or staff, closed_at=self._clock())
             return True
 
+    def prioritise_escalation(self, escalation_id: int) -> None:
+        with self._lock:
+            self._replace(escalation_id, priority=0)
+
     def mark_escalation(self, escalation_id: int, mark: str) -> bool:
         if mark not in ("notified_at", "overdue_notified_at"):
             raise ValueError(mark)

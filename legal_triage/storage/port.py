@@ -48,6 +48,9 @@ class CaseStore(Protocol):
 
     def close_escalation(self, escalation_id: int, staff: str) -> bool: ...
 
+    def prioritise_escalation(self, escalation_id: int) -> None:
+        """Move an escalation to the top of the queue (an emergency)."""
+
     def mark_escalation(self, escalation_id: int, mark: str) -> bool:
         """Set ``notified_at`` / ``overdue_notified_at`` once; True only for the first caller."""
 

@@ -275,6 +275,10 @@ class SqlCaseStore:
                                         closed_at=self._clock()))
         return done.rowcount == 1
 
+    def prioritise_escalation(self, escalation_id: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(update(escalations).where(escalations.c.id == escalation_id).values(priority=0))
+
     def mark_escalation(self, escalation_id: int, mark: str) -> bool:
         if mark not in _MARKS:
             raise ValueError(mark)
