@@ -213,6 +213,34 @@ def cmd_topics_classify(args, settings: Settings) -> int:
     return 0
 
 
+# ---- staff accounts -------------------------------------------------------------------------
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("密码（至少10位）：")
+    if first != getpass.getpass("再输入一次："):
+        raise SystemExit("两次输入的密码不一致")
+    return first
+
+
+def cmd_users_add(args, settings: Settings) -> int:
+    from legal_triage.console.accounts import AccountError, Accounts, Role
+    from legal_triage.storage.sql import make_engine, upgrade
+
+    upgrade(settings.sqlalchemy_url)
+    accounts = Accounts(make_engine(settings.sqlalchemy_url))
+    role = Role.ADMIN if args.sub == "create-admin" else Role(args.role)
+    try:
+        user = accounts.create(args.username, _read_password(args), role, args.name or "", by="cli")
+    except AccountError as exc:
+        print(f"ERROR {exc}")
+        return 1
+    print(f"created {user.username} ({user.role.value})")
+    return 0
+
+
 # ---- database and running -------------------------------------------------------------------
 def cmd_db_upgrade(args, settings: Settings) -> int:
     from legal_triage.storage.sql import upgrade
@@ -317,6 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_parser("train", help="train on knowledge_base/topics/train.jsonl").set_defaults(func=cmd_topics_train)
     topics.add_parser("eval").set_defaults(func=cmd_topics_eval)
     topics.add_parser("classify", help="stdin lines or JSONL {text} -> JSONL topics").set_defaults(func=cmd_topics_classify)
+
+    users = group("users", "staff console accounts")
+    for name, help_text in (("create-admin", "create an administrator (the first one comes from here)"),
+                            ("add", "create a staff, mediator, publicity or admin account")):
+        p = users.add_parser(name, help=help_text)
+        p.add_argument("username")
+        p.add_argument("--name", help="display name")
+        if name == "add":
+            p.add_argument("--role", choices=["staff", "mediator", "publicity", "admin"], default="staff")
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+        p.set_defaults(func=cmd_users_add)
 
     db = group("db", "database")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

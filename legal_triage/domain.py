@@ -198,7 +198,7 @@ class ConversationMessage:
     """One line of a handed-off conversation: the citizen, staff, or a system notice."""
 
     escalation_id: int
-    author: str  # "citizen", "staff", "system"
+    author: str  # "citizen", "staff", "system", or "note" (internal, never sent)
     text: str
     staff: str | None = None
     id: int | None = None

@@ -195,6 +195,11 @@ class Handoff:
         log_event(logger, "close", escalation.sender_id, escalation=escalation_id)
         return self.get(escalation_id)
 
+    def note(self, escalation_id: int, staff: str, text: str) -> ConversationMessage:
+        """An internal note for colleagues; never sent to the citizen."""
+        escalation = self.get(escalation_id)
+        return self.store.add_message(ConversationMessage(escalation.id, "note", text, staff))
+
     def transcript(self, escalation_id: int) -> list[ConversationMessage]:
         return self.store.messages(escalation_id)
 

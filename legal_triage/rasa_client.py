@@ -8,6 +8,9 @@ from urllib.parse import quote
 import httpx
 
 MAX_MESSAGE_CHARS = 2000
+#: Payloads the channels send without a bot button (menus, the web page's "转人工" button).
+PAYLOAD_TITLES = {"/request_human": "转人工", "/apply_legal_aid": "申请法律援助", "/book_mediation": "预约调解",
+                  "/continue_asking": "法律咨询"}
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,15 @@ class RasaClient:
         response = await self._api("GET", f"/conversations/{quote(sender_id, safe=':')}/tracker",
                                    params={"include_events": "ALL"})
         lines = []
+        titles = dict(PAYLOAD_TITLES)  # a tapped button shows as its title, not as its payload
         for event in response.json().get("events") or []:
             if event.get("event") == "user" and event.get("text"):
-                lines.append({"author": "citizen", "text": event["text"], "buttons": [], "at": event.get("timestamp")})
+                text = titles.get(event["text"], event["text"])
+                lines.append({"author": "citizen", "text": text, "buttons": [], "at": event.get("timestamp")})
             elif event.get("event") == "bot" and (event.get("text") or (event.get("data") or {}).get("buttons")):
                 buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")}
                            for b in (event.get("data") or {}).get("buttons") or []]
+                titles.update((b["payload"], b["title"]) for b in buttons)
                 lines.append({"author": "bot", "text": event.get("text") or "", "buttons": buttons,
                               "at": event.get("timestamp")})
         return lines

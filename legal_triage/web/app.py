@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from legal_triage.console.accounts import Accounts
+from legal_triage.console.web import install_console
 from legal_triage.gateway import TRY_LATER, Gateway
 from legal_triage.handoff import Handoff
 from legal_triage.privacy import log_event
@@ -40,8 +42,10 @@ def _sender_id(raw: str) -> str:
         return f"web:{uuid.uuid4()}"
 
 
-def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Handoff | None = None) -> FastAPI:
-    """The web app. ``rasa`` and ``handoff`` default to the real ones built from ``settings``."""
+def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Handoff | None = None,
+               accounts: Accounts | None = None) -> FastAPI:
+    """The web app. ``rasa``, ``handoff`` and ``accounts`` default to the real ones built from ``settings``."""
+    from legal_triage.storage.sql import make_engine
     from legal_triage.wiring import build_handoff, rasa_client
 
     rasa = rasa or rasa_client(settings)
@@ -65,6 +69,8 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
     app = FastAPI(title="legal-triage", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     page = resources.files("legal_triage.web").joinpath("static/chat.html").read_text(encoding="utf-8")
     app.include_router(staff_router(handoff, rasa, parse_tokens(settings.staff_tokens)))
+    install_console(app, handoff, rasa, accounts or Accounts(make_engine(settings.sqlalchemy_url)),
+                    settings.console_secure_cookie)
     if settings.wechat_token:
         from legal_triage.channels.wechat import wechat_router
 
@@ -75,7 +81,10 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
         return JSONResponse({"error": "请求格式不正确，请刷新页面后重试。"}, status_code=400)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException):
+        path = request.url.path
+        if path.startswith("/console") and not path.endswith(".json"):
+            return app.state.console_error_page(exc.status_code, exc.detail)
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

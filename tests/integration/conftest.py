@@ -36,3 +36,55 @@ def staff_api(web_url):
                       timeout=60) as client:
         client.staff_name = name
         yield client
+
+
+def make_browser():
+    """Debian's headless Chromium through Selenium, emulating a phone-sized screen by default."""
+    import shutil
+
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.fail("Debian's chromium and chromium-driver are required (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def emulate(driver, width: int, height: int, mobile: bool) -> None:
+    # headless windows have a minimum width, so emulate the device instead of resizing
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 2 if mobile else 1,
+                            "mobile": mobile})
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A phone: the citizen's web chat."""
+    driver = make_browser()
+    emulate(driver, 390, 844, mobile=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def desk_browser():
+    """An office PC: the staff console."""
+    driver = make_browser()
+    emulate(driver, 1280, 800, mobile=False)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    from legal_triage.settings import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / "results" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

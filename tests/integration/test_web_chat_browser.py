@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
-from legal_triage.settings import PROJECT_ROOT
-
 pytestmark = pytest.mark.integration
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and DRIVER):
-        pytest.fail("Debian's chromium and chromium-driver are required (make test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    # a phone's viewport (headless windows have a minimum width, so emulate the device)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-    yield driver
-    driver.quit()
 
 
 def bot_texts(driver) -> list[str]:
     return [e.text for e in driver.find_elements("css selector", ".row.bot .bubble")]
 
 
-def test_chat_on_a_phone(web_url, browser, staff_api):
+def test_chat_on_a_phone(web_url, browser, staff_api, screenshots):
     from selenium.webdriver.support.ui import WebDriverWait
 
     url = web_url
@@ -55,8 +31,7 @@ def test_chat_on_a_phone(web_url, browser, staff_api):
     wait.until(lambda d: any("选择" in t for t in bot_texts(d)))
     options = browser.find_elements("css selector", ".row.bot:last-child .buttons button")
     assert len(options) == 9
-    shots = PROJECT_ROOT / "results" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots
     browser.save_screenshot(str(shots / "web_chat_legal_aid.png"))
     # the sender id survives a reload (reconnect without losing the conversation)
     sender = browser.execute_script("return localStorage.getItem('lt_sender')")
