@@ -11,11 +11,22 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import OFFER_BUTTONS, LegalTriageAction, option_buttons
 from legal_triage.answering import offers_for_topic
-from legal_triage.domain import AnswerKind, FaqEntry
-from legal_triage.privacy import log_event
+from legal_triage.domain import AnswerKind, Consultation, FaqEntry, UnansweredQuestion
+from legal_triage.outbound import channel_of
+from legal_triage.privacy import hashed, log_event
+from legal_triage.rasa_client import MAX_MESSAGE_CHARS
 from legal_triage.services import Services
 
 logger = logging.getLogger("legal_triage.actions")
+
+
+def record(services: Services, tracker: Tracker, kind: str, topic: str | None, faq_id: str | None = None,
+           score: float | None = None) -> None:
+    """Count a handled question for the statistics (no text; the sender pseudonymised)."""
+    services.store.record_consultation(Consultation(
+        hashed(tracker.sender_id), channel_of(tracker.sender_id), kind, topic,
+        tracker.get_slot("la_town") or tracker.get_slot("md_town"), faq_id,
+        round(score, 4) if score is not None else None))
 
 
 def faq_message(entry: FaqEntry) -> str:
@@ -46,6 +57,15 @@ class ActionAnswerQuestion(LegalTriageAction):
                   topic_score=round(answer.topic.best.score, 3) if answer.topic else None,
                   faq=top.entry.id if top else None, score=round(top.score, 3) if top else None)
         topic_events = [SlotSet("topic", answer.topic.best.label)] if answer.topic else []
+        record(services, tracker, "statute" if answer.articles else answer.kind.value,
+               top.entry.topic if top and answer.kind is AnswerKind.CONFIDENT else
+               (answer.topic.best.label if answer.topic else None),
+               top.entry.id if top and answer.kind is AnswerKind.CONFIDENT else None, top.score if top else None)
+        if answer.kind is not AnswerKind.CONFIDENT and not answer.articles:
+            services.store.record_unanswered(UnansweredQuestion(
+                channel_of(tracker.sender_id), text[:MAX_MESSAGE_CHARS],
+                "none" if answer.kind is AnswerKind.NONE else "low_confidence",
+                answer.topic.best.label if answer.topic else None))
         if answer.articles:
             utter_articles(dispatcher, answer.articles)
             return topic_events
@@ -86,6 +106,7 @@ class ActionChooseOption(LegalTriageAction):
             dispatcher.utter_message(text="请直接说说您的问题，我来帮您查。")
             return [SlotSet("option", None)]
         log_event(logger, "choose", tracker.sender_id, faq=entry.id, option=option)
+        record(services, tracker, "chosen", entry.topic, entry.id)
         return [*utter_entry(dispatcher, entry, offers_for_topic(entry.topic)), SlotSet("option", None),
                 SlotSet("offered_faq_ids", None)]
 

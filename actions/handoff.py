@@ -11,8 +11,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
 from actions.base import LegalTriageAction
-from legal_triage.domain import STATUS_LABELS, Escalation, LegalAidApplication
+from legal_triage.domain import STATUS_LABELS, Escalation, LegalAidApplication, UnansweredQuestion
 from legal_triage.handoff import HandoffPolicy
+from legal_triage.outbound import channel_of
 from legal_triage.privacy import log_event
 from legal_triage.services import Services
 
@@ -52,6 +53,10 @@ class ActionEscalate(LegalTriageAction):
 
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
         reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
+        if reason == "fallback":  # the bot did not understand: keep the question for the FAQ writers
+            services.store.record_unanswered(UnansweredQuestion(
+                channel_of(tracker.sender_id), (tracker.latest_message.get("text") or "")[:2000], "fallback",
+                tracker.get_slot("topic")))
         dispatcher.utter_message(
             text=f"好的，已为您转接人工，{office_hours(services)}，回复会出现在这里。"
                  "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。")

@@ -204,3 +204,30 @@ class ConversationMessage:
     id: int | None = None
     created_at: datetime | None = None
 
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """One question the bot handled, for statistics (no text; the sender only as a pseudonym)."""
+
+    sender_hash: str
+    channel: str
+    kind: str  # "confident", "suggest", "none", "statute", "chosen"
+    topic: str | None = None
+    town: str | None = None
+    faq_id: str | None = None
+    score: float | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UnansweredQuestion:
+    """A question the bot could not answer well, kept for the publicity team to write FAQ entries."""
+
+    channel: str
+    text: str
+    reason: str  # "none", "low_confidence", "fallback"
+    topic: str | None = None
+    id: int | None = None
+    at: datetime | None = None
+    resolved_faq_id: str | None = None

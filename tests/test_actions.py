@@ -25,6 +25,9 @@ def test_confident_answer_has_basis_and_quick_replies(fake_services, knowledge):
 def test_nothing_usable_clarifies_then_offers_a_human(fake_services):
     events, messages = run_action(ActionAnswerQuestion(), make_tracker("zzqq xx"))
     assert slot_events(events)["clarify_count"] == 1 and "具体" in messages[0]["text"]
+    # counted for the statistics, and kept for the FAQ writers
+    assert fake_services.store.consultations[-1].kind == "none" and fake_services.store.consultations[-1].channel == "web"
+    assert [(q.text, q.reason) for q in fake_services.store.unanswered()] == [("zzqq xx", "none")]
     events, messages = run_action(ActionAnswerQuestion(), make_tracker("zzqq xx", slots={"clarify_count": 1}))
     assert [b["title"] for b in messages[0]["buttons"]][0] == "转人工"
 

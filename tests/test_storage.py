@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
-from legal_triage.domain import ConversationMessage, Escalation, LegalAidApplication, MediationBooking
+from legal_triage.domain import (Consultation, ConversationMessage, Escalation, LegalAidApplication, MediationBooking,
+                                 UnansweredQuestion)
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.memory import InMemoryCaseStore
 from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
@@ -121,3 +122,11 @@ def test_web_outbox_is_per_sender_and_ordered(store):
     a2 = store.push_outbox("web:a", {"text": "二"})
     assert [m["text"] for _, m in store.outbox("web:a")] == ["一", "二"]
     assert store.outbox("web:a", after=a1) == [(a2, {"text": "二"})]
+
+
+def test_questions_are_counted_and_unanswered_ones_kept(store):
+    store.record_consultation(Consultation("web:ab12", "web", "confident", "劳动纠纷", "花石镇", "labour-x", 0.61))
+    store.record_unanswered(UnansweredQuestion("tg", "我家猪跑到别人田里了", "none", "侵权"))
+    store.record_unanswered(UnansweredQuestion("wx", "那个事咋办", "fallback"))
+    assert [q.text for q in store.unanswered()] == ["那个事咋办", "我家猪跑到别人田里了"]
+    assert store.unanswered()[0].at is not None and store.unanswered()[0].id is not None

@@ -7,6 +7,9 @@ Server-rendered (Jinja2) with a small script for the live queue; everything is s
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import importlib
+import importlib.util
 from importlib import resources
 from urllib.parse import quote
 
@@ -22,6 +25,9 @@ from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavaila
 from legal_triage.web.staff import STATUSES, conversation_json
 
 COOKIE = "lt_console"
+#: Console areas beyond the escalations (modules in this package, each with ``router(console)``).
+AREAS: tuple[str, ...] = tuple(name for name in ("cases", "faq_admin", "stats")
+                               if importlib.util.find_spec(f"legal_triage.console.{name}") is not None)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
     "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
@@ -43,28 +49,47 @@ def _env() -> Environment:
     return env
 
 
-def console_router(handoff: Handoff, rasa: RasaClient, accounts: Accounts, secure_cookie: bool = False) -> APIRouter:
-    router = APIRouter(prefix="/console")
-    templates = _env()
-    static = resources.files("legal_triage.console").joinpath("static")
+class Console:
+    """What every console page needs: templates, the session checks, and the use cases.
 
-    def page(name: str, status: int = 200, **context) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**context), status_code=status,
+    Area routers (``legal_triage/console/<area>.py``) take one of these and return an APIRouter.
+    """
+
+    def __init__(self, handoff: Handoff, rasa: RasaClient, accounts: Accounts, settings=None) -> None:
+        self.handoff = handoff
+        self.store = handoff.store
+        self.outbound = handoff.outbound
+        self.rasa = rasa
+        self.accounts = accounts
+        self.settings = settings
+        self.templates = _env()
+
+    def page(self, name: str, status: int = 200, **context) -> HTMLResponse:
+        return HTMLResponse(self.templates.get_template(name).render(**context), status_code=status,
                             headers=SECURITY_HEADERS)
 
-    def session_of(request: Request, permission: str | None = None) -> Session:
-        session = accounts.session(request.cookies.get(COOKIE))
+    def session_of(self, request: Request, permission: str | None = None) -> Session:
+        """The signed-in user's session; a redirect to the login page without one, 403 without the permission."""
+        session = self.accounts.session(request.cookies.get(COOKIE))
         if session is None:
             raise NeedLogin()
         if permission and not session.user.can(permission):
             raise HTTPException(403, "您的角色没有这项权限")
         return session
 
-    def checked(request: Request, csrf: str, permission: str) -> Session:
-        session = session_of(request, permission)
-        if not csrf or csrf != session.csrf:
+    def checked(self, request: Request, csrf: str, permission: str) -> Session:
+        """``session_of`` for a form post, which must carry the session's CSRF token."""
+        session = self.session_of(request, permission)
+        if not csrf or not hmac.compare_digest(csrf, session.csrf):
             raise HTTPException(400, "页面已过期，请刷新后重试")
         return session
+
+
+def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
+    router = APIRouter(prefix="/console")
+    handoff, rasa, accounts = console.handoff, console.rasa, console.accounts
+    page, session_of, checked = console.page, console.session_of, console.checked
+    static = resources.files("legal_triage.console").joinpath("static")
 
     def home_for(session: Session) -> str:
         return "/console/escalations" if session.user.can("escalations") else "/console/users" \
@@ -212,10 +237,14 @@ def console_router(handoff: Handoff, rasa: RasaClient, accounts: Accounts, secur
     return router
 
 
-def install_console(app, handoff: Handoff, rasa: RasaClient, accounts: Accounts, secure_cookie: bool) -> None:
+def install_console(app, handoff: Handoff, rasa: RasaClient, accounts: Accounts, secure_cookie: bool,
+                    settings=None) -> Console:
     """Mount the console and translate its errors into pages (never a trace)."""
-    app.include_router(console_router(handoff, rasa, accounts, secure_cookie))
-    templates = _env()
+    console = Console(handoff, rasa, accounts, settings)
+    app.include_router(console_router(console, secure_cookie))
+    for area in AREAS:  # each area module offers ``router(console) -> APIRouter``
+        app.include_router(importlib.import_module(f"legal_triage.console.{area}").router(console))
+    templates = console.templates
 
     @app.exception_handler(NeedLogin)
     async def _need_login(request: Request, exc: NeedLogin) -> Response:
@@ -227,3 +256,4 @@ def install_console(app, handoff: Handoff, rasa: RasaClient, accounts: Accounts,
     app.state.console_error_page = lambda status, message: HTMLResponse(
         templates.get_template("error.html").render(status=status, message=message), status_code=status,
         headers=SECURITY_HEADERS)
+    return console

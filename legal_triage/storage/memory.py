@@ -7,7 +7,8 @@ import threading
 from collections import Counter
 from datetime import datetime
 
-from legal_triage.domain import ConversationMessage, Escalation, LegalAidApplication, MediationBooking
+from legal_triage.domain import (Consultation, ConversationMessage, Escalation, LegalAidApplication, MediationBooking,
+                                 UnansweredQuestion)
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
 
@@ -22,6 +23,8 @@ class InMemoryCaseStore:
         self._escalations: list[Escalation] = []
         self._messages: list[ConversationMessage] = []
         self._outbox: list[tuple[int, str, dict]] = []
+        self.consultations: list[Consultation] = []
+        self._unanswered: list[UnansweredQuestion] = []
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
         now = self._clock()
@@ -127,3 +130,17 @@ class InMemoryCaseStore:
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
         with self._lock:
             return [(i, m) for i, s, m in self._outbox if s == sender_id and i > after]
+
+    # ---- what was asked -------------------------------------------------------------------
+    def record_consultation(self, consultation: Consultation) -> None:
+        with self._lock:
+            self.consultations.append(dataclasses.replace(consultation, at=consultation.at or self._clock()))
+
+    def record_unanswered(self, question: UnansweredQuestion) -> None:
+        with self._lock:
+            self._unanswered.append(dataclasses.replace(question, id=len(self._unanswered) + 1,
+                                                        at=question.at or self._clock()))
+
+    def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
+        with self._lock:
+            return [q for q in reversed(self._unanswered) if q.resolved_faq_id is None][:limit]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol
 
-from legal_triage.domain import ConversationMessage, Escalation, LegalAidApplication, MediationBooking
+from legal_triage.domain import (Consultation, ConversationMessage, Escalation, LegalAidApplication, MediationBooking,
+                                 UnansweredQuestion)
 
 APPLICATION_PREFIX = "LA"
 BOOKING_PREFIX = "MB"
@@ -62,3 +63,11 @@ class CaseStore(Protocol):
         """Queue a message for a web-chat citizen; returns its increasing id."""
 
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]: ...
+
+    # ---- what was asked (statistics, unanswered questions) ----
+    def record_consultation(self, consultation: Consultation) -> None: ...
+
+    def record_unanswered(self, question: UnansweredQuestion) -> None: ...
+
+    def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
+        """Unresolved unanswered questions, newest first."""

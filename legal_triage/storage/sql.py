@@ -10,13 +10,13 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
+from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
                         event, func, insert, select, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from legal_triage.domain import (ApplicationStatus, BookingStatus, ConversationMessage, Escalation,
-                                 LegalAidApplication, MediationBooking)
+from legal_triage.domain import (ApplicationStatus, BookingStatus, Consultation, ConversationMessage, Escalation,
+                                 LegalAidApplication, MediationBooking, UnansweredQuestion)
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
 
@@ -110,6 +110,30 @@ web_outbox = Table(
     Column("sender_id", String(128), nullable=False, index=True),
     Column("message", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),
+)
+
+consultations = Table(
+    "consultations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("sender_hash", String(32), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("topic", String(32)),
+    Column("town", String(64)),
+    Column("kind", String(16), nullable=False),
+    Column("faq_id", String(96)),
+    Column("score", Float),
+)
+
+unanswered_questions = Table(
+    "unanswered_questions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("topic", String(32)),
+    Column("reason", String(16), nullable=False),
+    Column("resolved_faq_id", String(96)),
 )
 
 _ESCALATION_FIELDS = ("sender_id", "reason", "priority", "topic", "town", "id", "status", "created_at", "assignee",
@@ -315,3 +339,22 @@ class SqlCaseStore:
             rows = conn.execute(select(web_outbox.c.id, web_outbox.c.message).where(
                 web_outbox.c.sender_id == sender_id, web_outbox.c.id > after).order_by(web_outbox.c.id)).all()
         return [(r.id, json.loads(r.message)) for r in rows]
+
+    # ---- what was asked -------------------------------------------------------------------
+    def record_consultation(self, consultation: Consultation) -> None:
+        values = {k: v for k, v in dataclasses.asdict(consultation).items() if k != "at"}
+        with self._engine.begin() as conn:
+            conn.execute(insert(consultations).values(at=consultation.at or self._clock(), **values))
+
+    def record_unanswered(self, question: UnansweredQuestion) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(insert(unanswered_questions).values(
+                at=question.at or self._clock(), channel=question.channel, text=question.text,
+                topic=question.topic, reason=question.reason, resolved_faq_id=question.resolved_faq_id))
+
+    def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(unanswered_questions).where(unanswered_questions.c.resolved_faq_id.is_(None))
+                                .order_by(unanswered_questions.c.id.desc()).limit(limit)).mappings().all()
+        return [UnansweredQuestion(r["channel"], r["text"], r["reason"], r["topic"], r["id"], r["at"],
+                                   r["resolved_faq_id"]) for r in rows]

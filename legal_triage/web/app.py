@@ -70,7 +70,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
     page = resources.files("legal_triage.web").joinpath("static/chat.html").read_text(encoding="utf-8")
     app.include_router(staff_router(handoff, rasa, parse_tokens(settings.staff_tokens)))
     install_console(app, handoff, rasa, accounts or Accounts(make_engine(settings.sqlalchemy_url)),
-                    settings.console_secure_cookie)
+                    settings.console_secure_cookie, settings)
     if settings.wechat_token:
         from legal_triage.channels.wechat import wechat_router
 
