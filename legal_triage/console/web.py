@@ -62,6 +62,7 @@ class Console:
         self.rasa = rasa
         self.accounts = accounts
         self.settings = settings
+        self.engine = getattr(handoff.store, "_engine", None)  # the SQL store's engine (None with the memory twin)
         self.templates = _env()
 
     def page(self, name: str, status: int = 200, **context) -> HTMLResponse:
