@@ -267,4 +267,5 @@ class ActionSubmitMediation(LegalTriageAction):
         committee = services.directory.committee_for(booking.dispute_type, booking.town)
         log_event(logger, "mediation_booked", tracker.sender_id, reference=booking.reference)
         dispatcher.utter_message(text=mediation.confirmation_text(booking, committee))
-        return [SlotSet(slot, None) for slot in MD_SLOTS]
+        # The booking is queued for the committee (mediation.book); a person takes it from here.
+        return [*(SlotSet(slot, None) for slot in MD_SLOTS), ConversationPaused()]

@@ -29,12 +29,27 @@ def slot_label(start: dt.datetime) -> str:
     return f"{start.month}月{start.day}日（周{WEEKDAYS[start.weekday()]}）{start:%H:%M}"
 
 
+def capacities(store: CaseStore, directory: ServiceDirectory, committee_id: str, now: dt.datetime) -> dict[dt.datetime, int]:
+    """Every slot in the booking horizon with its capacity: the committee's own schedule (set by its
+    mediators in the console) when it has one, else the county default from services.yml."""
+    schedule = directory.schedule
+    own = store.committee_schedule(committee_id)
+    if not own:
+        return {start: schedule.capacity for start in schedule.upcoming(now)}
+    slots = {}
+    for offset in range(schedule.min_lead_days, schedule.horizon_days + 1):
+        day = now.date() + dt.timedelta(days=offset)
+        for weekday, hhmm, capacity in own:
+            if day.weekday() == weekday and capacity > 0:
+                slots[dt.datetime.combine(day, dt.time.fromisoformat(hhmm))] = capacity
+    return dict(sorted(slots.items()))
+
+
 def free_slots(store: CaseStore, directory: ServiceDirectory, committee: Committee, now: dt.datetime) -> list[dt.datetime]:
     """The earliest slots with room left, as many as the schedule offers."""
-    schedule = directory.schedule
-    starts = schedule.upcoming(now)
-    usage = store.slot_usage(committee.id, starts)
-    return [s for s in starts if usage[s] < schedule.capacity][: schedule.offered]
+    slots = capacities(store, directory, committee.id, now)
+    usage = store.slot_usage(committee.id, list(slots))
+    return [s for s, capacity in slots.items() if usage[s] < capacity][: directory.schedule.offered]
 
 
 def booking(directory: ServiceDirectory, sender_id: str, dispute_type: str, parties: str, town: str,
@@ -63,7 +78,9 @@ def read_back(booking: MediationBooking, committee: Committee) -> str:
 
 def book(store: CaseStore, directory: ServiceDirectory, booking: MediationBooking) -> MediationBooking:
     """Reserve the slot and store the booking (raises SlotUnavailableError when it is full)."""
-    stored = store.add_booking(booking, capacity=directory.schedule.capacity)
+    own = {(weekday, hhmm): capacity for weekday, hhmm, capacity in store.committee_schedule(booking.committee_id)}
+    capacity = own.get((booking.slot_start.weekday(), f"{booking.slot_start:%H:%M}"), directory.schedule.capacity)
+    stored = store.add_booking(booking, capacity=capacity)
     store.add_escalation(Escalation(sender_id=stored.sender_id, reason="intake", priority=1, town=stored.town,
                                     context={"reference": stored.reference, "kind": "mediation"}))
     return stored

@@ -3,7 +3,8 @@ printable form, CSV/Excel export) and the committees' mediation schedules.
 
 A status change updates the case row's ``status``/``updated_at`` and adds a ``case_events`` row in one
 transaction, so the citizen's own status check in the bot (``CaseStore.find``) shows it at once.
-The ``committee_schedules`` rows are only kept here; the bot does not read them yet.
+A committee's schedule set here replaces the county default when the bot offers mediation slots
+(``mediation.capacities``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, delete, insert,
-                        or_, select, update)
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from legal_triage.console.web import Console
@@ -26,7 +26,7 @@ from legal_triage.domain import STATUS_LABELS, ApplicationStatus, BookingStatus
 from legal_triage.outbound import CHANNELS, DeliveryError, channel_of
 from legal_triage.privacy import log_event
 from legal_triage.rasa_client import BotMessage
-from legal_triage.storage.sql import applications, bookings
+from legal_triage.storage.sql import applications, bookings, committee_schedules
 
 logger = logging.getLogger("legal_triage.console.cases")
 
@@ -39,15 +39,6 @@ case_events = Table(  # as in migration 0004
     Column("reason", Text),
     Column("by", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
-)
-committee_schedules = Table(  # as in migration 0004
-    "committee_schedules", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("committee_id", String(64), nullable=False, index=True),
-    Column("weekday", Integer, nullable=False),
-    Column("time", String(5), nullable=False),
-    Column("capacity", Integer, nullable=False),
-    UniqueConstraint("committee_id", "weekday", "time", name="uq_committee_slot"),
 )
 
 #: Short status names for staff (the citizen gets the longer ``STATUS_LABELS``).

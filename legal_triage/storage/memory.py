@@ -24,6 +24,7 @@ class InMemoryCaseStore:
         self._messages: list[ConversationMessage] = []
         self._outbox: list[tuple[int, str, dict]] = []
         self.consultations: list[Consultation] = []
+        self.schedules: dict[str, list[tuple[int, str, int]]] = {}
         self._unanswered: list[UnansweredQuestion] = []
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
@@ -144,3 +145,7 @@ class InMemoryCaseStore:
     def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
         with self._lock:
             return [q for q in reversed(self._unanswered) if q.resolved_faq_id is None][:limit]
+
+    def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
+        with self._lock:
+            return list(self.schedules.get(committee_id, []))

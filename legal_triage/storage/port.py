@@ -71,3 +71,6 @@ class CaseStore(Protocol):
 
     def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
         """Unresolved unanswered questions, newest first."""
+
+    def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
+        """The committee's own slots set in the console: (weekday, "HH:MM", capacity); empty = the default."""

@@ -136,6 +136,16 @@ unanswered_questions = Table(
     Column("resolved_faq_id", String(96)),
 )
 
+committee_schedules = Table(
+    "committee_schedules", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("committee_id", String(64), nullable=False, index=True),
+    Column("weekday", Integer, nullable=False),
+    Column("time", String(5), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    UniqueConstraint("committee_id", "weekday", "time", name="uq_committee_slot"),
+)
+
 _ESCALATION_FIELDS = ("sender_id", "reason", "priority", "topic", "town", "id", "status", "created_at", "assignee",
                       "claimed_at", "closed_at", "notified_at", "overdue_notified_at")
 _MARKS = frozenset({"notified_at", "overdue_notified_at"})
@@ -358,3 +368,10 @@ class SqlCaseStore:
                                 .order_by(unanswered_questions.c.id.desc()).limit(limit)).mappings().all()
         return [UnansweredQuestion(r["channel"], r["text"], r["reason"], r["topic"], r["id"], r["at"],
                                    r["resolved_faq_id"]) for r in rows]
+
+    def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(committee_schedules.c.weekday, committee_schedules.c.time,
+                                       committee_schedules.c.capacity)
+                                .where(committee_schedules.c.committee_id == committee_id)).all()
+        return [(r.weekday, r.time, r.capacity) for r in rows]
