@@ -1,0 +1,115 @@
+"""FAQ publishing in headless Chromium on an office-PC screen, against a second web app whose
+knowledge base and models folder are temporary copies: a publicity user edits an answer (with the
+citation picker) and sends it for review, an admin approves and publishes, and the new answer is in
+the published index. Also the try, versions/diff and unanswered-questions pages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from legal_triage.console.accounts import Accounts, Role
+from legal_triage.domain import UnansweredQuestion
+from legal_triage.settings import PROJECT_ROOT, Settings
+from legal_triage.storage.sql import SqlCaseStore, make_engine
+
+pytestmark = pytest.mark.integration
+PASSWORD = "county-bureau-2026"
+
+
+def sign_in(driver, url, username, wait):
+    driver.get(f"{url}/console/login")
+    driver.find_element("id", "username").send_keys(username)
+    driver.find_element("id", "password").send_keys(PASSWORD)
+    driver.find_element("id", "login").click()
+    wait.until(lambda d: "/console/login" not in d.current_url)
+
+
+def test_edit_review_publish_through_the_console(stack, desk_browser, screenshots, tmp_path):
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from legal_triage import kb
+    from legal_triage.laws import StatuteLibrary
+    from legal_triage.retrieval import FaqRetriever
+    from legal_triage.services import load_embedder
+
+    kb_dir, models = tmp_path / "kb", tmp_path / "models"
+    shutil.copytree(PROJECT_ROOT / "knowledge_base", kb_dir)
+    models.mkdir()
+    os.symlink(PROJECT_ROOT / "models" / "embedding", models / "embedding")
+    shutil.copytree(PROJECT_ROOT / "models" / "faq_index", models / "faq_index")
+    url = stack.start_web("web_faq", LEGAL_TRIAGE_KB_DIR=str(kb_dir), LEGAL_TRIAGE_MODELS_DIR=str(models))
+    engine = make_engine(stack.env["LEGAL_TRIAGE_DATABASE_URL"])
+    accounts = Accounts(engine)
+    accounts.create("xuan", PASSWORD, Role.PUBLICITY, "宣传干事")
+    accounts.create("chief", PASSWORD, Role.ADMIN, "局管理员")
+    store = SqlCaseStore(engine)
+    for text in ("山林承包合同到期了怎么续签", "村里山林承包合同到期怎么续签", "山林承包到期了合同怎么续",
+                 "网上买到假货商家不退款怎么办"):
+        store.record_unanswered(UnansweredQuestion("web", text, "none", "合同纠纷"))
+
+    library = StatuteLibrary.load(kb_dir / "laws")
+    entry = next(e for e in kb.load(kb_dir / "faq", library).entries if e.topic == "婚姻家庭")
+    new_answer = entry.answer + "（2026 年 11 月普法宣传组复核。）"
+    driver, wait = desk_browser, WebDriverWait(desk_browser, 60)
+
+    sign_in(driver, url, "xuan", wait)
+    driver.get(f"{url}/console/faq")
+    driver.find_element("id", "q").send_keys(entry.paraphrases[0])
+    driver.find_element("id", "search").click()
+    wait.until(lambda d: entry.id in d.find_element("id", "rows").text)
+    driver.save_screenshot(str(screenshots / "console_faq_list.png"))
+    driver.get(f"{url}/console/faq/{entry.id}/edit")
+    answer = driver.find_element("id", "f-answer")
+    answer.clear()
+    answer.send_keys(new_answer)
+    citations = driver.find_element("id", "f-citations").get_attribute("value")
+    Select(driver.find_element("id", "pick-law")).select_by_visible_text("中华人民共和国民法典")
+    driver.find_element("id", "pick-q").send_keys("1084")
+    driver.find_element("id", "pick-search").click()
+    wait.until(lambda d: d.find_elements("css selector", "#pick-results li"))
+    assert "第1084条" in driver.find_element("id", "pick-results").text
+    driver.find_element("css selector", ".pick-add").click()
+    assert driver.find_element("id", "f-citations").get_attribute("value").endswith("中华人民共和国民法典 | 1084")
+    driver.save_screenshot(str(screenshots / "console_faq_edit_picker.png"))
+    driver.execute_script("document.getElementById('f-citations').value = arguments[0];", citations)
+    driver.find_element("id", "save").click()
+    wait.until(lambda d: d.find_elements("id", "submit"))
+    draft_url = driver.current_url
+    driver.find_element("id", "submit").click()
+    wait.until(lambda d: "待审核" in d.find_element("id", "draft-status").text)
+    assert not driver.find_elements("id", "approve")  # the author cannot approve
+
+    driver.find_element("css selector", ".logout button").click()
+    sign_in(driver, url, "chief", wait)
+    driver.get(draft_url)
+    driver.find_element("id", "approve").click()
+    WebDriverWait(driver, 400).until(lambda d: "已发布" in d.find_element("id", "draft-status").text)
+    assert "error" not in driver.current_url
+
+    embedder = load_embedder(Settings(knowledge_base_dir=kb_dir, models_dir=models))
+    assert FaqRetriever(models / "faq_index", embedder).get(entry.id).answer == new_answer
+
+    driver.get(f"{url}/console/faq/try")
+    driver.find_element("id", "try-q").send_keys(entry.question)
+    driver.find_element("id", "try").click()
+    wait.until(lambda d: d.find_elements("id", "decision"))
+    assert entry.id in driver.find_element("id", "hits").text
+    driver.save_screenshot(str(screenshots / "console_faq_try.png"))
+
+    driver.get(f"{url}/console/faq/versions")
+    assert "当前使用" in driver.page_source
+    driver.save_screenshot(str(screenshots / "console_faq_versions.png"))
+    driver.find_element("link text", "与当前比较").click()
+    wait.until(lambda d: "版本比较" in d.title)
+    assert entry.id in driver.page_source and "普法宣传组复核" in driver.page_source
+    driver.save_screenshot(str(screenshots / "console_faq_diff.png"))
+
+    driver.get(f"{url}/console/faq/unanswered")
+    assert "网上买到假货商家不退款怎么办" in driver.page_source
+    driver.save_screenshot(str(screenshots / "console_faq_unanswered.png"))
+    driver.find_elements("css selector", ".make-draft")[0].click()
+    wait.until(lambda d: d.find_elements("id", "f-question"))
+    assert driver.find_element("id", "f-question").get_attribute("value")
