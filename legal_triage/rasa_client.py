@@ -86,15 +86,22 @@ class RasaClient:
                         json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}])
 
     async def transcript(self, sender_id: str) -> list[dict]:
-        """The conversation as the citizen saw it: ``{"author": "citizen"|"bot", "text", "buttons", "at"}``."""
+        """The conversation as the citizen saw it: ``{"author": "citizen"|"bot", "text", "buttons", "at"}``;
+        citizen lines also carry what the bot understood: ``intent``, ``confidence``, ``topic``, ``faq``."""
         response = await self._api("GET", f"/conversations/{quote(sender_id, safe=':')}/tracker",
                                    params={"include_events": "ALL"})
-        lines = []
+        lines: list[dict] = []
         titles = dict(PAYLOAD_TITLES)  # a tapped button shows as its title, not as its payload
+        last_citizen: dict = {}
         for event in response.json().get("events") or []:
             if event.get("event") == "user" and event.get("text"):
                 text = titles.get(event["text"], event["text"])
-                lines.append({"author": "citizen", "text": text, "buttons": [], "at": event.get("timestamp")})
+                intent = (event.get("parse_data") or {}).get("intent") or {}
+                last_citizen = {"author": "citizen", "text": text, "buttons": [], "at": event.get("timestamp"),
+                                "intent": intent.get("name"), "confidence": intent.get("confidence")}
+                lines.append(last_citizen)
+            elif event.get("event") == "slot" and event.get("name") in ("topic", "last_faq_id") and last_citizen:
+                last_citizen["faq" if event["name"] == "last_faq_id" else "topic"] = event.get("value")
             elif event.get("event") == "bot" and (event.get("text") or (event.get("data") or {}).get("buttons")):
                 buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")}
                            for b in (event.get("data") or {}).get("buttons") or []]

@@ -6,6 +6,7 @@ Used by the integration tests and by ``make bench``; ``scripts/run.sh`` does the
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,8 +51,11 @@ class Stack:
         self.tmp = tmp
         self.rasa_port, self.action_port = free_port(), free_port()
         self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        kb_dir, models_dir = self._private_knowledge(tmp)
         self.env = {
             **os.environ,
+            "LEGAL_TRIAGE_KB_DIR": str(kb_dir),
+            "LEGAL_TRIAGE_MODELS_DIR": str(models_dir),
             "LEGAL_TRIAGE_DATA_DIR": str(tmp),
             "LEGAL_TRIAGE_DATABASE_URL": f"sqlite:///{tmp / 'cases.db'}",
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.action_port}/webhook",
@@ -66,6 +70,19 @@ class Stack:
             "LEGAL_TRIAGE_HANDOFF_CHECK_SECONDS": "1",
         }
         self.procs: dict[str, subprocess.Popen] = {}
+
+    @staticmethod
+    def _private_knowledge(tmp: Path) -> tuple[Path, Path]:
+        """A copy of the knowledge base and the published FAQ index for this stack, so that publishing
+        from the console in a test never touches the project's own; the large read-only models are linked."""
+        kb_dir, models_dir = tmp / "knowledge_base", tmp / "models"
+        if not kb_dir.exists():
+            shutil.copytree(ROOT / "knowledge_base", kb_dir)
+            models_dir.mkdir()
+            shutil.copytree(ROOT / "models" / "faq_index", models_dir / "faq_index")
+            for name in ("embedding", "statute_index", "topics"):
+                (models_dir / name).symlink_to(ROOT / "models" / name)
+        return kb_dir, models_dir
 
     def _spawn(self, name: str, argv: list[str], health_url: str | None, env: dict[str, str] | None = None) -> None:
         """Start one process in its own process group, logging to ``<name>.log``, and wait for health

@@ -42,7 +42,8 @@ class FakeRasa:
         self.resumed.append(sender_id)
 
     async def transcript(self, sender_id: str) -> list[dict]:
-        return [{"author": "citizen", "text": "转人工", "buttons": [], "at": 1.0}]
+        return [{"author": "citizen", "text": "老板欠工资", "buttons": [], "at": 1.0, "intent": "ask_legal_question",
+                 "confidence": 0.93, "topic": "劳动纠纷", "faq": "labour-wage-arrears"}]
 
 
 @pytest.fixture
@@ -136,7 +137,8 @@ def test_claim_reply_note_close_from_the_console(console, accounts):
     console.post(f"{url}/reply", data={"csrf": csrf, "text": "您好，我是司法所的，请讲。"})
     console.post(f"{url}/note", data={"csrf": csrf, "text": "已电话联系其母亲"})
     page = console.get(url).text
-    assert "已电话联系其母亲" in page and "内部备注" in page and "转人工" in page  # bot transcript too
+    assert "已电话联系其母亲" in page and "内部备注" in page and "老板欠工资" in page  # bot transcript too
+    assert "ask_legal_question（0.93）" in page and "labour-wage-arrears" in page  # what the bot understood
     console.post(f"{url}/close", data={"csrf": csrf})
     sent = [m.text for _, m in console.telegram.sent]
     assert "您好，我是司法所的，请讲。" in sent and "已电话联系其母亲" not in "".join(sent)

@@ -51,6 +51,7 @@ def test_handoff_loop_through_the_console(stack, web_url, browser, desk_browser,
     staff.find_elements("css selector", "#rows tr a")[-1].click()
     wait_staff.until(lambda d: "会话 #" in d.title)
     assert "我家宅基地被邻居占了" in staff.page_source  # the bot conversation, from Rasa's tracker
+    assert "理解为：" in staff.page_source  # with what the bot understood (intent, confidence, topic, FAQ)
     staff.find_element("id", "claim").click()
     wait_staff.until(lambda d: d.find_elements("id", "reply-text"))
     staff.find_element("id", "reply-text").send_keys("您好，我是花石司法所张干事，请问两家的界址有没有证？")

@@ -1,18 +1,18 @@
-"""FAQ publishing in headless Chromium on an office-PC screen, against a second web app whose
-knowledge base and models folder are temporary copies: a publicity user edits an answer (with the
-citation picker) and sends it for review, an admin approves and publishes, and the new answer is in
-the published index. Also the try, versions/diff and unanswered-questions pages."""
+"""FAQ publishing in headless Chromium on an office-PC screen: a publicity user edits an answer (with
+the citation picker) and sends it for review, an admin approves and publishes, and the running bot
+answers with the new text, without a restart. Also the try, versions/diff and unanswered pages.
+(The test stack runs on its own copy of the knowledge base and FAQ index: see Stack.)"""
 
 from __future__ import annotations
 
-import os
-import shutil
+import uuid
+from pathlib import Path
 
 import pytest
 
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.domain import UnansweredQuestion
-from legal_triage.settings import PROJECT_ROOT, Settings
+from legal_triage.settings import Settings
 from legal_triage.storage.sql import SqlCaseStore, make_engine
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,8 @@ def sign_in(driver, url, username, wait):
     wait.until(lambda d: "/console/login" not in d.current_url)
 
 
-def test_edit_review_publish_through_the_console(stack, desk_browser, screenshots, tmp_path):
+def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, screenshots):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from legal_triage import kb
@@ -35,12 +36,8 @@ def test_edit_review_publish_through_the_console(stack, desk_browser, screenshot
     from legal_triage.retrieval import FaqRetriever
     from legal_triage.services import load_embedder
 
-    kb_dir, models = tmp_path / "kb", tmp_path / "models"
-    shutil.copytree(PROJECT_ROOT / "knowledge_base", kb_dir)
-    models.mkdir()
-    os.symlink(PROJECT_ROOT / "models" / "embedding", models / "embedding")
-    shutil.copytree(PROJECT_ROOT / "models" / "faq_index", models / "faq_index")
-    url = stack.start_web("web_faq", LEGAL_TRIAGE_KB_DIR=str(kb_dir), LEGAL_TRIAGE_MODELS_DIR=str(models))
+    kb_dir, models = Path(stack.env["LEGAL_TRIAGE_KB_DIR"]), Path(stack.env["LEGAL_TRIAGE_MODELS_DIR"])
+    url = web_url
     engine = make_engine(stack.env["LEGAL_TRIAGE_DATABASE_URL"])
     accounts = Accounts(engine)
     accounts.create("xuan", PASSWORD, Role.PUBLICITY, "宣传干事")
@@ -86,11 +83,25 @@ def test_edit_review_publish_through_the_console(stack, desk_browser, screenshot
     sign_in(driver, url, "chief", wait)
     driver.get(draft_url)
     driver.find_element("id", "approve").click()
-    WebDriverWait(driver, 400).until(lambda d: "已发布" in d.find_element("id", "draft-status").text)
+    # the draft page reloads itself while the index builds: elements may go stale between polls
+    WebDriverWait(driver, 400, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: "已发布" in d.find_element("id", "draft-status").text)
     assert "error" not in driver.current_url
 
     embedder = load_embedder(Settings(knowledge_base_dir=kb_dir, models_dir=models))
     assert FaqRetriever(models / "faq_index", embedder).get(entry.id).answer == new_answer
+    # the running bot (which follows the published index) now answers with the edited text
+    sender = f"web:{uuid.uuid4()}"
+
+    def bot_answer() -> str:
+        replies = stack.say(sender, entry.question)
+        if any(b.get("title", "").endswith(entry.question) for r in replies for b in r.get("buttons", [])):
+            number = next(b["title"].split(".")[0] for r in replies for b in r.get("buttons", [])
+                          if b["title"].endswith(entry.question))
+            replies = stack.say(sender, number)
+        return "\n".join(r.get("text", "") for r in replies)
+
+    WebDriverWait(driver, 30).until(lambda d: "普法宣传组复核" in bot_answer())
 
     driver.get(f"{url}/console/faq/try")
     driver.find_element("id", "try-q").send_keys(entry.question)
