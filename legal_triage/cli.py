@@ -233,7 +233,8 @@ def cmd_users_add(args, settings: Settings) -> int:
     accounts = Accounts(make_engine(settings.sqlalchemy_url))
     role = Role.ADMIN if args.sub == "create-admin" else Role(args.role)
     try:
-        user = accounts.create(args.username, _read_password(args), role, args.name or "", by="cli")
+        user = accounts.create(args.username, _read_password(args), role, args.name or "", by="cli",
+                               committees=tuple(getattr(args, "committee", None) or ()))
     except AccountError as exc:
         print(f"ERROR {exc}")
         return 1
@@ -354,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="display name")
         if name == "add":
             p.add_argument("--role", choices=["staff", "mediator", "publicity", "admin"], default="staff")
+            p.add_argument("--committee", action="append", help="a mediator's committee id (repeatable)")
         p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
         p.set_defaults(func=cmd_users_add)
 

@@ -100,6 +100,12 @@ class ServiceDirectory:
         code = found.code if found else "unknown"
         return Committee(f"town-{code}", self.config["town_committee_template"].format(town=town))
 
+    def committees(self) -> dict[str, str]:
+        """Every committee, id → name: the county-wide ones, then one per town."""
+        names = {committee.id: committee.name for committee, _ in self._special}
+        names.update((c.id, c.name) for c in (self.committee_for("", t.name) for t in self.towns))
+        return names
+
     def hotline(self, name: str) -> str:
         return str(self.config["hotlines"][name])
 

@@ -160,10 +160,12 @@ def test_a_second_staff_member_cannot_take_a_claimed_conversation(console):
 
 def test_admin_creates_accounts_in_the_console(console, accounts):
     csrf = login(console, "admin")
-    response = console.post("/console/users", data={"csrf": csrf, "username": "liu", "display_name": "刘调解员",
-                                                    "role": "mediator", "password": PASSWORD})
+    form = {"csrf": csrf, "username": "liu", "display_name": "刘调解员", "role": "mediator", "password": PASSWORD}
+    refused = console.post("/console/users", data=form)  # a mediator needs their committee(s)
+    assert "error=" in refused.headers["location"] and accounts.get("liu") is None
+    response = console.post("/console/users", data=form | {"committees": ["town-430321100"]})
     assert response.headers["location"] == "/console/users?created=liu"
-    assert accounts.get("liu").role is Role.MEDIATOR
+    assert accounts.get("liu").role is Role.MEDIATOR and accounts.get("liu").committees == ("town-430321100",)
     weak = console.post("/console/users", data={"csrf": csrf, "username": "zhao", "role": "staff", "password": "x"})
     assert "error=" in weak.headers["location"] and accounts.get("zhao") is None
 

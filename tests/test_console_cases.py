@@ -210,3 +210,44 @@ def test_mediators_set_committee_schedules(cases, accounts):  # noqa: F811
     assert cases.post(f"/console/schedules/{schedule_id}/delete", data={"csrf": csrf}).status_code == 303
     assert "还没有单独设置的排班" in cases.get("/console/schedules").text
     assert ("wang", "schedule_set") in [(e.username, e.action) for e in accounts.audit_entries()]
+
+
+def test_mediators_see_only_their_committees_bookings(tmp_path):
+    """A mediator account is tied to committees; other committees' bookings and schedules stay hidden."""
+    import datetime as dt
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from legal_triage.console.accounts import Accounts, Role
+    from legal_triage.domain import MediationBooking
+    from legal_triage.handoff import Handoff, HandoffPolicy
+    from legal_triage.outbound import Outbound
+    from legal_triage.settings import Settings
+    from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
+    from legal_triage.web.app import create_app
+    from tests.test_console import PASSWORD, FakeRasa
+
+    url = f"sqlite:///{tmp_path / 'scope.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    store = SqlCaseStore(engine)
+    mine, theirs = (store.add_booking(MediationBooking(
+        sender_id="web:x", dispute_type="邻里纠纷", parties="邻居", town="花石镇", village=None, facts="砌墙",
+        name=name, phone="13912345678", committee_id=committee, slot_start=dt.datetime(2026, 12, 1, 9)), 5)
+        for name, committee in (("李四", "town-430321100"), ("王五", "county-marriage-family")))
+    accounts = Accounts(engine)
+    accounts.create("tiaojie", PASSWORD, Role.MEDIATOR, committees=("town-430321100",))
+    app = create_app(Settings(database_url=url), rasa=FakeRasa(),
+                     handoff=Handoff(store, Outbound(), FakeRasa(), HandoffPolicy()), accounts=accounts)
+    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    client.post("/console/login", data={"username": "tiaojie", "password": PASSWORD})
+    listing = client.get("/console/bookings").text
+    assert mine.reference in listing and theirs.reference not in listing
+    assert client.get(f"/console/bookings/{theirs.reference}").status_code == 404
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/console/bookings/{mine.reference}").text).group(1)
+    refused = client.post(f"/console/bookings/{theirs.reference}/status", data={"csrf": csrf, "status": "confirmed"})
+    assert refused.status_code == 404 and store.find(theirs.reference).status.value == "booked"
+    refused = client.post("/console/schedules", data={"csrf": csrf, "committee_id": "county-marriage-family",
+                                                      "weekday": "1", "time": "09:00", "capacity": "2"})
+    assert refused.status_code == 400

@@ -53,6 +53,7 @@ users = Table(
     Column("password_hash", String(256), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("committees", Text),  # mediators: the committee ids they work for, comma-separated
 )
 sessions = Table(
     "staff_sessions", metadata,
@@ -102,9 +103,20 @@ class User:
     display_name: str
     role: Role
     active: bool = True
+    committees: tuple[str, ...] = ()
 
     def can(self, permission: str) -> bool:
         return self.active and permission in PERMISSIONS[self.role]
+
+    @property
+    def committee_scope(self) -> tuple[str, ...] | None:
+        """The committees whose bookings and schedules a mediator sees; None = all (other roles)."""
+        return self.committees if self.role is Role.MEDIATOR else None
+
+
+def _user(row) -> User:
+    committees = tuple(c for c in (row["committees"] or "").split(",") if c)
+    return User(row["username"], row["display_name"], Role(row["role"]), row["active"], committees)
 
 
 @dataclass(frozen=True)
@@ -134,18 +146,20 @@ class Accounts:
         self._clock = clock
 
     # ---- users ----------------------------------------------------------------------------
-    def create(self, username: str, password: str, role: Role, display_name: str = "", by: str = "cli") -> User:
+    def create(self, username: str, password: str, role: Role, display_name: str = "", by: str = "cli",
+               committees: tuple[str, ...] = ()) -> User:
         username = username.strip()
         if not username or len(username) > 64:
             raise AccountError("用户名不能为空，且不超过64个字符")
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"密码至少{MIN_PASSWORD}位")
-        user = User(username, display_name.strip() or username, Role(role))
+        user = User(username, display_name.strip() or username, Role(role), True, tuple(committees))
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(users).values(username=user.username, display_name=user.display_name,
                                                   role=user.role.value, password_hash=hash_password(password),
-                                                  active=True, created_at=self._clock()))
+                                                  active=True, created_at=self._clock(),
+                                                  committees=",".join(user.committees) or None))
         except IntegrityError:
             raise AccountError(f"用户名 {username} 已存在") from None
         self.audit(by, "user_create", username, user.role.value)
@@ -154,12 +168,12 @@ class Accounts:
     def get(self, username: str) -> User | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
-        return User(row["username"], row["display_name"], Role(row["role"]), row["active"]) if row else None
+        return _user(row) if row else None
 
     def all(self) -> list[User]:
         with self._engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.id)).mappings().all()
-        return [User(r["username"], r["display_name"], Role(r["role"]), r["active"]) for r in rows]
+        return [_user(r) for r in rows]
 
     def any_admin(self) -> bool:
         with self._engine.connect() as conn:
@@ -179,7 +193,7 @@ class Accounts:
             conn.execute(insert(sessions).values(token_hash=_token_hash(token), username=row["username"], csrf=csrf,
                                                  created_at=now, last_seen=now))
         self.audit(row["username"], "login", None, None)
-        return token, Session(User(row["username"], row["display_name"], Role(row["role"]), True), csrf)
+        return token, Session(_user(row), csrf)
 
     def session(self, token: str | None) -> Session | None:
         """The live session of a cookie token (touching it), or None when unknown or expired."""
@@ -187,7 +201,8 @@ class Accounts:
             return None
         now = self._clock()
         with self._engine.begin() as conn:
-            row = conn.execute(select(sessions, users.c.display_name, users.c.role, users.c.active)
+            row = conn.execute(select(sessions, users.c.display_name, users.c.role, users.c.active,
+                                      users.c.committees)
                                .join(users, users.c.username == sessions.c.username)
                                .where(sessions.c.token_hash == _token_hash(token))).mappings().first()
             if row is None:
@@ -196,7 +211,7 @@ class Accounts:
                 conn.execute(delete(sessions).where(sessions.c.token_hash == row["token_hash"]))
                 return None
             conn.execute(update(sessions).where(sessions.c.token_hash == row["token_hash"]).values(last_seen=now))
-        return Session(User(row["username"], row["display_name"], Role(row["role"]), True), row["csrf"])
+        return Session(_user(row), row["csrf"])
 
     def logout(self, token: str) -> None:
         with self._engine.begin() as conn:

@@ -170,24 +170,25 @@ def router(console: Console) -> APIRouter:
                 cache["directory"] = None
         return cache["directory"]
 
-    def committees() -> dict[str, str]:
-        """Committee id → name: the county-wide committees, then one per town."""
+    def committees(scope: tuple[str, ...] | None = None) -> dict[str, str]:
+        """Committee id → name: the county-wide committees, then one per town (a mediator: only theirs)."""
         found = directory()
-        if found is None:
-            return {}
-        names = {c["id"]: c["name"] for c in found.config.get("special_committees", [])}
-        for town in found.towns:
-            committee = found.committee_for("", town.name)
-            names[committee.id] = committee.name
-        return names
+        names = found.committees() if found is not None else {}
+        return names if scope is None else {k: v for k, v in names.items() if k in scope}
+
+    def scoped(kind: CaseKind, session) -> tuple[str, ...] | None:
+        """Mediators see the bookings of their own committees only."""
+        return session.user.committee_scope if kind is BOOKINGS else None
 
     def filters_of(request: Request) -> dict[str, str]:
         q = request.query_params
         return {k: q.get(k, "").strip()[:64] for k in ("q", "status", "matter", "town", "date_from", "date_to")}
 
-    def query(kind: CaseKind, filters: dict[str, str], limit: int):
+    def query(kind: CaseKind, filters: dict[str, str], limit: int, scope: tuple[str, ...] | None = None):
         table = kind.table
         stmt = select(table)
+        if scope is not None:
+            stmt = stmt.where(table.c.committee_id.in_(scope))
         if filters["q"]:
             like = f"%{filters['q']}%"
             stmt = stmt.where(or_(table.c.reference.ilike(like), table.c.name.like(like), table.c.town.like(like)))
@@ -220,10 +221,10 @@ def router(console: Console) -> APIRouter:
             return f"{CHANNELS.get(channel_of(value), '其他')}（{value}）"
         return value
 
-    def load(kind: CaseKind, reference: str):
+    def load(kind: CaseKind, reference: str, scope: tuple[str, ...] | None = None):
         with engine().connect() as conn:
             row = conn.execute(select(kind.table).where(kind.table.c.reference == reference)).mappings().first()
-            if row is None:
+            if row is None or (scope is not None and row["committee_id"] not in scope):
                 raise HTTPException(404, f"没有编号为 {reference} 的{kind.title}")
             events = conn.execute(select(case_events).where(case_events.c.reference == reference)
                                   .order_by(case_events.c.id)).mappings().all()
@@ -239,7 +240,7 @@ def router(console: Console) -> APIRouter:
         error = ""
         if any(filters[k] and _day(filters[k]) is None for k in ("date_from", "date_to")):
             error = "日期格式应为 年-月-日，例如 2026-11-26"
-        rows = query(kind, filters, LIST_LIMIT + 1)
+        rows = query(kind, filters, LIST_LIMIT + 1, scoped(kind, session))
         export = urlencode({k: v for k, v in filters.items() if v})
         return page("cases_list.html", session=session, rows=rows[:LIST_LIMIT], more=len(rows) > LIST_LIMIT,
                     filters=filters, matters=matters(kind), export=export, error=error,
@@ -247,7 +248,7 @@ def router(console: Console) -> APIRouter:
 
     def export(kind: CaseKind, request: Request, fmt: str) -> Response:
         session = session_of(request, kind.permission)
-        rows = query(kind, filters_of(request), EXPORT_LIMIT)
+        rows = query(kind, filters_of(request), EXPORT_LIMIT, scoped(kind, session))
         header = [f.label for f in kind.fields]
         body = [[_cell(display(kind, r, f.name)) for f in kind.fields] for r in rows]
         accounts.audit(session.user.username, "export", f"{kind.key}.{fmt}", f"{len(rows)} rows")
@@ -279,7 +280,7 @@ def router(console: Console) -> APIRouter:
     def detail_page(kind: CaseKind, request: Request, reference: str, *, status: int = 200, error: str = "",
                     form: dict | None = None, template: str = "cases_detail.html") -> HTMLResponse:
         session = session_of(request, kind.permission)
-        row, events = load(kind, reference.strip().upper())
+        row, events = load(kind, reference.strip().upper(), scoped(kind, session))
         q = request.query_params
         fields = [(f.label, display(kind, row, f.name)) for f in kind.fields if f.name != "reference"]
         return page(template, status=status, session=session, row=row, fields=fields, events=events,
@@ -292,6 +293,7 @@ def router(console: Console) -> APIRouter:
         session = checked(request, csrf, kind.permission)
         reference, reason = reference.strip().upper(), reason.strip()[:2000]
         form = {"status": status, "reason": reason, "notify": bool(notify)}
+        load(kind, reference, scoped(kind, session))  # a mediator may change only their committees' bookings
         try:
             change_status(engine(), kind, reference, status, reason, session.user.username)
         except LookupError:
@@ -348,13 +350,16 @@ def router(console: Console) -> APIRouter:
     def schedules_page(request: Request, *, status: int = 200, error: str = "", form: dict | None = None,
                        saved: bool = False) -> HTMLResponse:
         session = session_of(request, "bookings")
+        scope = session.user.committee_scope
         with engine().connect() as conn:
-            rows = conn.execute(select(committee_schedules).order_by(
-                committee_schedules.c.committee_id, committee_schedules.c.weekday,
-                committee_schedules.c.time)).mappings().all()
+            stmt = select(committee_schedules)
+            if scope is not None:
+                stmt = stmt.where(committee_schedules.c.committee_id.in_(scope))
+            rows = conn.execute(stmt.order_by(committee_schedules.c.committee_id, committee_schedules.c.weekday,
+                                              committee_schedules.c.time)).mappings().all()
         found = directory()
         default = found.schedule if found is not None else None
-        return page("cases_schedules.html", status=status, session=session, rows=rows, committees=committees(),
+        return page("cases_schedules.html", status=status, session=session, rows=rows, committees=committees(scope),
                     WEEKDAYS=WEEKDAYS, default=default, error=error, saved=saved,
                     form=form or {"committee_id": "", "weekday": "", "time": "", "capacity": ""})
 
@@ -368,7 +373,7 @@ def router(console: Console) -> APIRouter:
         session = checked(request, csrf, "bookings")
         form = {"committee_id": committee_id, "weekday": weekday, "time": time.strip(), "capacity": capacity.strip()}
         try:
-            if committee_id not in committees():
+            if committee_id not in committees(session.user.committee_scope):
                 raise ValueError("请选择调解委员会")
             day = int(weekday)
             if not 0 <= day <= 6:
@@ -399,8 +404,12 @@ def router(console: Console) -> APIRouter:
     @api.post("/schedules/{schedule_id}/delete")
     async def delete_schedule(request: Request, schedule_id: int, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, "bookings")
+        scope = session.user.committee_scope
         with engine().begin() as conn:
-            done = conn.execute(delete(committee_schedules).where(committee_schedules.c.id == schedule_id))
+            stmt = delete(committee_schedules).where(committee_schedules.c.id == schedule_id)
+            if scope is not None:
+                stmt = stmt.where(committee_schedules.c.committee_id.in_(scope))
+            done = conn.execute(stmt)
         if done.rowcount != 1:
             raise HTTPException(404, "没有这个排班")
         accounts.audit(session.user.username, "schedule_delete", f"schedule:{schedule_id}", None)

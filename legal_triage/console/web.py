@@ -217,19 +217,32 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return await act(request, escalation_id, csrf, action, text)
 
     # ---- users (admin) --------------------------------------------------------------------
+    def committee_names() -> dict[str, str]:
+        from legal_triage.directory import ServiceDirectory
+
+        try:
+            return ServiceDirectory.load(console.settings.knowledge_base_dir).committees()
+        except (AttributeError, OSError, KeyError, ValueError):
+            return {}
+
     @router.get("/users")
     async def users_page(request: Request, error: str = "", created: str = "") -> HTMLResponse:
         session = session_of(request, "users")
         return page("users.html", session=session, users=accounts.all(), roles=list(Role), error=error,
-                    created=created, audit=accounts.audit_entries(50))
+                    created=created, audit=accounts.audit_entries(50), committees=committee_names())
 
     @router.post("/users")
     async def create_user(request: Request, csrf: str = Form(""), username: str = Form(""),
                           display_name: str = Form(""), role: str = Form("staff"),
-                          password: str = Form("")) -> Response:
+                          password: str = Form(""), committees: list[str] = Form([])) -> Response:
         session = checked(request, csrf, "users")
+        known = committee_names()
+        chosen = tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
         try:
-            accounts.create(username, password, Role(role), display_name, by=session.user.username)
+            if role == Role.MEDIATOR.value and not chosen:
+                raise AccountError("调解员需要选择所属的调解委员会")
+            accounts.create(username, password, Role(role), display_name, by=session.user.username,
+                            committees=chosen)
         except (AccountError, ValueError) as exc:
             message = str(exc) if isinstance(exc, AccountError) else "角色不正确"
             return RedirectResponse(f"/console/users?error={quote(message)}", status_code=303)
