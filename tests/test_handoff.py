@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from legal_triage.domain import Escalation
-from legal_triage.gateway import Gateway
+from legal_triage.gateway import TOO_FAST, Gateway, RateLimit
 from legal_triage.handoff import CLOSED_NOTICE, ConflictError, Handoff, HandoffPolicy, OfficeHours
 from legal_triage.outbound import DeliveryError, Outbound, RecordingSender
 from legal_triage.rasa_client import BotMessage, RasaUnavailable
@@ -130,3 +130,14 @@ async def test_an_emergency_while_waiting_gets_the_hotlines_and_jumps_the_queue(
     replies = await gateway.handle("tg:7", "他拿刀要砍我")
     assert "110" in replies[0].text and "120" in replies[0].text
     assert [e.id for e in handoff.store.escalations("waiting")] == [escalation.id, calm.id]
+
+
+async def test_a_flood_from_one_sender_is_slowed_down_without_affecting_others():
+    clock = Clock(MONDAY_10)
+    limit = RateLimit(burst=3, every=2.0, clock=lambda: clock.now.timestamp())
+    gateway = Gateway(FakeRasa(), None, limit)
+    answers = [(await gateway.handle("web:flood", "欠薪"))[0].text for _ in range(5)]
+    assert answers[:3] == ["机器人的回答"] * 3 and answers[3:] == [TOO_FAST] * 2
+    assert (await gateway.handle("web:calm", "欠薪"))[0].text == "机器人的回答"
+    clock.now += dt.timedelta(seconds=2)
+    assert (await gateway.handle("web:flood", "欠薪"))[0].text == "机器人的回答"

@@ -60,3 +60,11 @@ def test_chat_page_and_health():
     assert page.status_code == 200 and "法律咨询" in page.text and "/api/chat" in page.text
     health = c.get("/healthz")  # nothing listens on the default ports in unit tests
     assert health.status_code in (200, 503) and "status" in health.json()
+
+
+def test_every_response_carries_the_baseline_security_headers():
+    c = client(FakeRasa())
+    for response in (c.get("/chat"), c.post("/api/chat", json={"message": "你好"}), c.get("/no-such-page")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert c.get("/console/login").headers["x-frame-options"] == "DENY"  # the console's stricter ones win

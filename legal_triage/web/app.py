@@ -27,6 +27,9 @@ from legal_triage.settings import Settings
 from legal_triage.web.staff import parse_tokens, staff_router
 
 logger = logging.getLogger("legal_triage.web")
+#: On every response (the console adds a strict Content-Security-Policy of its own).
+BASELINE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+                    "X-Frame-Options": "SAMEORIGIN"}
 
 
 class ChatIn(BaseModel):
@@ -75,6 +78,13 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
         from legal_triage.channels.wechat import wechat_router
 
         app.include_router(wechat_router(settings, gateway))
+
+    @app.middleware("http")
+    async def _baseline_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in BASELINE_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
