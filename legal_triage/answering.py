@@ -54,21 +54,21 @@ class QuestionAnswering:
         self._laws = laws
         self._statutes = statutes
 
-    def find_articles(self, text: str) -> tuple[Article, ...]:
-        """Articles for a question about the law itself: a named article, else statute search."""
+    def find_articles(self, text: str, search: bool = True) -> tuple[Article, ...]:
+        """Articles for a question about the law itself: a named article, else (when ``search``)
+        statute search."""
         article = find_article_reference(text, self._laws)
         if article is not None:
             return (article,)
-        if self._statutes is None or not law_question(text):
+        if not search or self._statutes is None or not law_question(text):
             return ()
         hits = self._statutes.search(text, k=STATUTE_ANSWERS)
         return tuple(h.article for h in hits if h.score >= STATUTE_MIN_SCORE)
 
     def answer(self, text: str) -> Answer:
         topic = self._topics.predict([text])[0] if self._topics and text.strip() else None
-        if find_article_reference(text, self._laws) is not None or asks_for_law(text):
-            articles = self.find_articles(text)
-            if articles:
-                return Answer(AnswerKind.CONFIDENT, (), topic, articles)
+        articles = self.find_articles(text, search=asks_for_law(text))
+        if articles:
+            return Answer(AnswerKind.CONFIDENT, (), topic, articles)
         result = self._retriever.answer(text)
         return Answer(result.kind, result.hits, topic)

@@ -122,6 +122,7 @@ class StatuteIndex:
         self._aliases = dict(LAW_ALIASES)
         for law in {a.law for a in articles}:
             self._aliases.setdefault(law.removeprefix("中华人民共和国"), (law, ""))
+        self._alias_order = sorted(self._aliases, key=len, reverse=True)  # longest name first
         self._law_rows: dict[tuple[str, str], np.ndarray] = {}
 
     @classmethod
@@ -139,7 +140,7 @@ class StatuteIndex:
     def _named_laws(self, query: str) -> np.ndarray:
         """1.0 for articles of a law (or part of the 民法典) the question names, else 0."""
         bonus = np.zeros(len(self.articles), dtype=np.float32)
-        for alias in sorted(self._aliases, key=len, reverse=True):
+        for alias in self._alias_order:
             if alias not in query:
                 continue
             law, chapter = self._aliases[alias]
