@@ -91,39 +91,32 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _pack(parts: list[str], limit: int = MAX_TEXT_BYTES) -> list[str]:
+def _greedy(pieces: list[str], separator: str, limit: int) -> list[str]:
+    """Join pieces with ``separator`` into as few chunks of at most ``limit`` bytes as possible, in order."""
     chunks: list[str] = []
     current = ""
-    for part in parts:
-        for piece in _split_long(part, limit):
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if _size(candidate) <= limit:
-                current = candidate
-            else:
-                chunks.append(current)
-                current = piece
+    for piece in pieces:
+        candidate = f"{current}{separator}{piece}" if current else piece
+        if _size(candidate) <= limit:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = piece
     if current:
         chunks.append(current)
     return chunks
+
+
+def _pack(parts: list[str], limit: int = MAX_TEXT_BYTES) -> list[str]:
+    return _greedy([piece for part in parts for piece in _split_long(part, limit)], "\n\n", limit)
 
 
 def _split_long(text: str, limit: int) -> list[str]:
     """Split one over-long message at line ends, or inside a line when one line alone is too long."""
     if _size(text) <= limit:
         return [text]
-    pieces: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        for segment in _split_line(line, limit):
-            candidate = f"{current}\n{segment}" if current else segment
-            if _size(candidate) <= limit:
-                current = candidate
-            else:
-                pieces.append(current)
-                current = segment
-    if current:
-        pieces.append(current)
-    return [p for p in pieces if p.strip()]
+    segments = [segment for line in text.split("\n") for segment in _split_line(line, limit)]
+    return [p for p in _greedy(segments, "\n", limit) if p.strip()]
 
 
 def _split_line(line: str, limit: int) -> list[str]:
