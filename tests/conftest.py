@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,27 @@ def real_statute_search():
 
     settings = get_settings()
     return load_statute_search(settings, load_embedder(settings))
+
+
+@contextlib.contextmanager
+def postgres_schema():
+    """An engine on a fresh, migrated schema of the required PostgreSQL server; dropped afterwards."""
+    from sqlalchemy import text
+
+    from legal_triage.storage.sql import make_engine, upgrade
+
+    base = require_service("LEGAL_TRIAGE_TEST_POSTGRES_URL")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from legal_triage.console import stats
 from legal_triage.handoff import Handoff, HandoffPolicy
@@ -16,7 +15,7 @@ from legal_triage.settings import Settings
 from legal_triage.storage.sql import (SqlCaseStore, applications, bookings, consultations, escalations, make_engine,
                                       unanswered_questions, upgrade)
 from legal_triage.web.app import create_app
-from tests.conftest import require_service
+from tests.conftest import postgres_schema
 from tests.test_console import FakeRasa, accounts, login  # noqa: F401  (fixture)
 
 START, END = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
@@ -114,21 +113,9 @@ def test_an_empty_range_gives_zeros_not_errors(engine):
 
 @pytest.fixture
 def pg_engine():
-    base = require_service("LEGAL_TRIAGE_TEST_POSTGRES_URL")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
-    upgrade(url)
-    engine = make_engine(url)
-    seed(engine)
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-
+    with postgres_schema() as engine:
+        seed(engine)
+        yield engine
 
 @pytest.mark.postgres
 def test_the_same_numbers_on_postgresql(pg_engine):

@@ -7,14 +7,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
 
 from legal_triage.domain import (Consultation, ConversationMessage, Escalation, LegalAidApplication, MediationBooking,
                                  UnansweredQuestion)
 from legal_triage.errors import SlotUnavailableError
 from legal_triage.storage.memory import InMemoryCaseStore
 from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
-from tests.conftest import require_service
+from tests.conftest import postgres_schema
 
 SLOT = dt.datetime(2026, 12, 1, 9, 0)
 
@@ -40,20 +39,8 @@ def store(request, tmp_path):
         upgrade(url)
         yield SqlCaseStore(make_engine(url))
         return
-    base = require_service("LEGAL_TRIAGE_TEST_POSTGRES_URL")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield SqlCaseStore(engine)
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-
+    with postgres_schema() as engine:
+        yield SqlCaseStore(engine)
 
 def test_application_gets_a_daily_reference_and_is_found(store):
     first = store.add_application(application())
