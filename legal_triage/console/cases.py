@@ -9,7 +9,6 @@ A committee's schedule set here replaces the county default when the bot offers 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import logging
@@ -21,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from legal_triage.console.export import csv_text, spreadsheet_safe
 from legal_triage.console.web import Console
 from legal_triage.domain import STATUS_LABELS, ApplicationStatus, BookingStatus
 from legal_triage.outbound import CHANNELS, DeliveryError, channel_of
@@ -146,8 +146,7 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return spreadsheet_safe(str(value))
 
 
 def router(console: Console) -> APIRouter:
@@ -255,11 +254,7 @@ def router(console: Console) -> APIRouter:
         name = f"{kind.key}-{dt.date.today():%Y%m%d}.{fmt}"
         disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(kind.title)}-{name}"
         if fmt == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(header)
-            writer.writerows(body)
-            return Response(("\ufeff" + out.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+            return Response(csv_text(header, body).encode("utf-8"), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": disposition, "Cache-Control": "no-store"})
         from openpyxl import Workbook
 

@@ -8,9 +8,7 @@ included.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -21,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from legal_triage.console.export import csv_text
 from legal_triage.console.web import SECURITY_HEADERS, Console
 from legal_triage.outbound import CHANNELS
 from legal_triage.storage.sql import applications, bookings, consultations, escalations, unanswered_questions
@@ -269,13 +268,7 @@ def parse_range(start: str, end: str, today: dt.date) -> tuple[dt.date, dt.date,
 
 
 def _csv(spec: ChartSpec, rows: list[tuple]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(spec.headers)
-    for row in rows:
-        # a cell starting with = + - @ would be run as a formula by a spreadsheet
-        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
-    return "\ufeff" + out.getvalue()
+    return csv_text(spec.headers, rows)
 
 
 def router(console: Console) -> APIRouter:
