@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from legal_triage.console.export import csv_text, spreadsheet_safe
@@ -26,20 +26,11 @@ from legal_triage.domain import STATUS_LABELS, ApplicationStatus, BookingStatus
 from legal_triage.outbound import CHANNELS, DeliveryError, channel_of
 from legal_triage.privacy import log_event
 from legal_triage.rasa_client import BotMessage
-from legal_triage.storage.sql import applications, bookings, committee_schedules
+from legal_triage.storage.sql import applications, bookings, case_events, committee_schedules
 
 logger = logging.getLogger("legal_triage.console.cases")
 
-metadata = MetaData()
-case_events = Table(  # as in migration 0004
-    "case_events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("reference", String(32), nullable=False, index=True),
-    Column("status", String(16), nullable=False),
-    Column("reason", Text),
-    Column("by", String(64), nullable=False),
-    Column("at", DateTime, nullable=False),
-)
+
 
 #: Short status names for staff (the citizen gets the longer ``STATUS_LABELS``).
 STATUS_NAMES = {"received": "已受理", "reviewing": "审查中", "accepted": "准予援助", "rejected": "不予援助",

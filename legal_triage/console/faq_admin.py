@@ -21,13 +21,14 @@ from pathlib import Path
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import insert, select, update
 
 from legal_triage import kb, kb_io, retrieval
 from legal_triage.domain import TOPICS, FaqEntry
 from legal_triage.errors import LegalTriageError, NotFoundError
 from legal_triage.laws import UNCITABLE_LAWS, StatuteLibrary, chinese_number
 from legal_triage.services import load_embedder
+from legal_triage.storage.sql import faq_drafts
 
 logger = logging.getLogger(__name__)
 PERMISSION = "faq"
@@ -40,19 +41,7 @@ DECISIONS = {"confident": "直接回答", "suggest": "给出“您是想问”�
 #: (交通事故 claim vs. amount) and unrelated ones 0.83-0.89. 0.91 joins restatements only.
 CLUSTER_THRESHOLD = 0.91
 
-metadata = MetaData()
-faq_drafts = Table(
-    "faq_drafts", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("entry_id", String(96), nullable=False, index=True),
-    Column("data", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("author", String(64), nullable=False),
-    Column("reviewer", String(64)),
-    Column("note", Text),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-)
+
 
 # ---- problems in Chinese -----------------------------------------------------------------------
 _ZH = (

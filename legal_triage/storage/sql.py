@@ -136,6 +136,29 @@ unanswered_questions = Table(
     Column("resolved_faq_id", String(96)),
 )
 
+case_events = Table(
+    "case_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(32), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("by", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+faq_drafts = Table(
+    "faq_drafts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", String(96), nullable=False, index=True),
+    Column("data", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("reviewer", String(64)),
+    Column("note", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 committee_schedules = Table(
     "committee_schedules", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
