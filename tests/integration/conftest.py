@@ -56,6 +56,15 @@ def make_browser():
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
+def patient_wait(driver, timeout: float = 60):
+    """A WebDriverWait that rides out page loads: an element found on the page being left can
+    vanish before it is read (Chromium then says the node "does not belong to the document")."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,))
+
+
 def emulate(driver, width: int, height: int, mobile: bool) -> None:
     # headless windows have a minimum width, so emulate the device instead of resizing
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",

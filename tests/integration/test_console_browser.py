@@ -7,6 +7,7 @@ import pytest
 
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.storage.sql import make_engine
+from tests.integration.conftest import patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -17,11 +18,9 @@ def bubbles(driver, css: str) -> list[str]:
 
 
 def test_handoff_loop_through_the_console(stack, web_url, browser, desk_browser, screenshots):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     Accounts(make_engine(stack.env["LEGAL_TRIAGE_DATABASE_URL"])).create("zhang", PASSWORD, Role.STAFF, "张干事")
     citizen, staff = browser, desk_browser
-    wait_citizen, wait_staff = WebDriverWait(citizen, 60), WebDriverWait(staff, 60)
+    wait_citizen, wait_staff = patient_wait(citizen, 60), patient_wait(staff, 60)
 
     staff.get(f"{web_url}/console/escalations")
     assert "/console/login" in staff.current_url

@@ -11,14 +11,13 @@ import pytest
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.domain import ApplicationStatus, LegalAidApplication, MediationBooking
 from legal_triage.storage.sql import SqlCaseStore, make_engine
+from tests.integration.conftest import patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
 
 
 def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser, screenshots):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     engine = make_engine(stack.env["LEGAL_TRIAGE_DATABASE_URL"])
     Accounts(engine).create("chen", PASSWORD, Role.STAFF, "陈干事")
     store = SqlCaseStore(engine)
@@ -32,7 +31,7 @@ def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser
         facts="宅基地界址争议", name="张三", phone="13900005678", committee_id="county-marriage-family",
         slot_start=dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(9, 0))), capacity=2)
     citizen, staff = browser, desk_browser
-    wait_citizen, wait_staff = WebDriverWait(citizen, 60), WebDriverWait(staff, 60)
+    wait_citizen, wait_staff = patient_wait(citizen, 60), patient_wait(staff, 60)
 
     # the citizen's phone already knows its sender id
     citizen.get(f"{web_url}/chat")

@@ -14,6 +14,7 @@ from legal_triage.console.accounts import Accounts, Role
 from legal_triage.domain import UnansweredQuestion
 from legal_triage.settings import Settings
 from legal_triage.storage.sql import SqlCaseStore, make_engine
+from tests.integration.conftest import patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -28,8 +29,7 @@ def sign_in(driver, url, username, wait):
 
 
 def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, screenshots):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     from legal_triage import kb
     from legal_triage.laws import StatuteLibrary
@@ -50,7 +50,7 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     library = StatuteLibrary.load(kb_dir / "laws")
     entry = next(e for e in kb.load(kb_dir / "faq", library).entries if e.topic == "婚姻家庭")
     new_answer = entry.answer + "（2026 年 11 月普法宣传组复核。）"
-    driver, wait = desk_browser, WebDriverWait(desk_browser, 60)
+    driver, wait = desk_browser, patient_wait(desk_browser, 60)
 
     sign_in(driver, url, "xuan", wait)
     driver.get(f"{url}/console/faq")
@@ -83,9 +83,8 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     sign_in(driver, url, "chief", wait)
     driver.get(draft_url)
     driver.find_element("id", "approve").click()
-    # the draft page reloads itself while the index builds: elements may go stale between polls
-    WebDriverWait(driver, 400, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
-        lambda d: "已发布" in d.find_element("id", "draft-status").text)
+    # the draft page reloads itself while the index builds
+    patient_wait(driver, 400).until(lambda d: "已发布" in d.find_element("id", "draft-status").text)
     assert "error" not in driver.current_url
 
     embedder = load_embedder(Settings(knowledge_base_dir=kb_dir, models_dir=models))
@@ -101,7 +100,7 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
             replies = stack.say(sender, number)
         return "\n".join(r.get("text", "") for r in replies)
 
-    WebDriverWait(driver, 30).until(lambda d: "普法宣传组复核" in bot_answer())
+    patient_wait(driver, 30).until(lambda d: "普法宣传组复核" in bot_answer())
 
     driver.get(f"{url}/console/faq/try")
     driver.find_element("id", "try-q").send_keys(entry.question)

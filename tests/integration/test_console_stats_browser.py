@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from legal_triage.console import stats
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.storage.sql import bookings, consultations, make_engine, unanswered_questions
-from tests.integration.conftest import emulate
+from tests.integration.conftest import emulate, patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -37,8 +37,6 @@ def seed(engine, today: dt.date) -> None:
 
 
 def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, screenshots):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     url = stack.env["LEGAL_TRIAGE_DATABASE_URL"]
     engine = make_engine(url)
     Accounts(engine).create("tongji", PASSWORD, Role.PUBLICITY, "统计员")
@@ -52,7 +50,7 @@ def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, scr
     driver.find_element("id", "username").send_keys("tongji")
     driver.find_element("id", "password").send_keys(PASSWORD)
     driver.find_element("id", "login").click()
-    WebDriverWait(driver, 30).until(lambda d: "统计" in d.title and d.find_elements("id", "answer-rate"))
+    patient_wait(driver, 30).until(lambda d: "统计" in d.title and d.find_elements("id", "answer-rate"))
 
     first = today - dt.timedelta(days=29)
     answered = stats.answer_rate(engine, first, today)
@@ -79,13 +77,13 @@ def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, scr
                           "document.getElementById('to').value = arguments[1];",
                           (today - dt.timedelta(days=2)).isoformat(), today.isoformat())
     driver.find_element("id", "apply").click()
-    WebDriverWait(driver, 30).until(lambda d: f"from={(today - dt.timedelta(days=2)).isoformat()}" in d.current_url)
+    patient_wait(driver, 30).until(lambda d: f"from={(today - dt.timedelta(days=2)).isoformat()}" in d.current_url)
     assert len(driver.find_elements("css selector", "#chart-daily svg rect")) == 3
 
     try:
         emulate(driver, 390, 844, mobile=True)
         driver.get(f"{web_url}/console/stats")
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements("id", "answer-rate"))
+        patient_wait(driver, 30).until(lambda d: d.find_elements("id", "answer-rate"))
         width = driver.execute_script("return document.documentElement.scrollWidth")
         assert width <= 400, f"the page scrolls sideways on a phone ({width}px)"
         driver.save_screenshot(str(screenshots / "console_stats_phone.png"))

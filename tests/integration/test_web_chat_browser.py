@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from tests.integration.conftest import patient_wait
+
 pytestmark = pytest.mark.integration
 
 
@@ -14,10 +16,8 @@ def bot_texts(driver) -> list[str]:
 
 
 def test_chat_on_a_phone(web_url, browser, staff_api, screenshots):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     url = web_url
-    wait = WebDriverWait(browser, 60)
+    wait = patient_wait(browser, 60)
     browser.get(f"{url}/chat")
     assert "法律咨询" in browser.title
     box = browser.find_element("id", "text")
