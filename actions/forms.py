@@ -14,7 +14,7 @@ from actions.base import LegalTriageAction, button, option_buttons
 from legal_triage import intake, mediation
 from legal_triage.domain import LegalAidApplication, MediationBooking
 from legal_triage.eligibility import MATTERS, matter_from_text
-from legal_triage.errors import SlotUnavailableError
+from legal_triage.errors import SlotUnavailableError, StorageUnavailableError
 from legal_triage.privacy import log_event
 from legal_triage.services import Services, get_services
 from legal_triage.validation import clean_text, parse_name, parse_phone
@@ -22,6 +22,7 @@ from legal_triage.validation import clean_text, parse_name, parse_phone
 logger = logging.getLogger("legal_triage.actions")
 UNKNOWN_WORDS = ("不知道", "不清楚", "没有", "冇得", "无", "不记得", "跳过")
 CONFIRM_BUTTONS = [button("对，提交", "/affirm"), button("不对，重填", "/deny")]
+NOT_SAVED = "抱歉，系统暂时没能保存，您填写的内容都还在。请过一会儿再点“对，提交”重试；着急的话可以拨打12348。"
 LA_SLOTS = ["la_matter", "la_name", "la_phone", "la_town", "la_village", "la_opponent", "la_facts",
             "la_deadline", "la_economic", "la_confirm"]
 MD_SLOTS = ["md_dispute_type", "md_parties", "md_town", "md_village", "md_facts", "md_name", "md_phone",
@@ -205,12 +206,22 @@ class ActionAskLaConfirm(LegalTriageAction):
         return []
 
 
+def _not_saved(dispatcher: CollectingDispatcher, tracker: Tracker, confirm_slot: str, form: str) -> list[dict]:
+    """The database is down or full: keep every answer and ask for the confirmation again."""
+    log_event(logger, "submission_not_saved", tracker.sender_id, form=form)
+    dispatcher.utter_message(text=NOT_SAVED)
+    return [SlotSet(confirm_slot, None), FollowupAction(form)]
+
+
 class ActionSubmitLegalAid(LegalTriageAction):
     def name(self) -> str:
         return "action_submit_legal_aid"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
-        application = intake.submit(services.store, _application(tracker))
+        try:
+            application = intake.submit(services.store, _application(tracker))
+        except StorageUnavailableError:
+            return _not_saved(dispatcher, tracker, "la_confirm", "legal_aid_form")
         log_event(logger, "legal_aid_submitted", tracker.sender_id, reference=application.reference)
         dispatcher.utter_message(text=intake.confirmation_text(application, services.directory))
         # The application is queued for staff (intake.submit); a person takes the conversation from here.
@@ -260,6 +271,8 @@ class ActionSubmitMediation(LegalTriageAction):
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
         try:
             booking = mediation.book(services.store, services.directory, _booking(tracker, services))
+        except StorageUnavailableError:
+            return _not_saved(dispatcher, tracker, "md_confirm", "mediation_form")
         except SlotUnavailableError:
             dispatcher.utter_message(text="抱歉，这个时间刚被约满了，请重新选一个时间。")
             return [SlotSet("md_slot", None), SlotSet("md_confirm", None), SlotSet("md_offered", None),

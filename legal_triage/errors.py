@@ -26,3 +26,7 @@ class NotFoundError(LegalTriageError):
 
 class SlotUnavailableError(LegalTriageError):
     default_message = "that mediation slot is no longer available"
+
+
+class StorageUnavailableError(LegalTriageError):
+    default_message = "the database is unavailable or full; nothing was written"

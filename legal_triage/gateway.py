@@ -15,7 +15,7 @@ from legal_triage.rasa_client import MAX_MESSAGE_CHARS, BotMessage, RasaClient, 
 EMPTY = "请输入您想咨询的问题。"
 TOO_FAST = "您发消息太快了，请稍等几秒再发。刚才这条没有收到，请重新发送。"
 TOO_LONG = f"消息太长了，请分几次发送（每次不超过{MAX_MESSAGE_CHARS}字）。"
-TRY_LATER = "系统繁忙，请稍后再试。您刚才说的内容没有丢失，着急的话可以拨打12348。"
+TRY_LATER = "系统繁忙，请稍后再试：刚才这条没有收到，请过一会儿重新发送。之前说的内容都还在；着急的话可以拨打12348。"
 
 
 class RateLimit:
@@ -63,4 +63,7 @@ class Gateway:
             # A person has the conversation: the message goes to the queue's transcript, not to Rasa
             # (a user turn left unanswered in Rasa's paused tracker would be acted on after resuming).
             return self.handoff.citizen_message(escalation, text)
-        return await self.rasa.send_async(sender_id, text)
+        replies = await self.rasa.send_async(sender_id, text)
+        # Rasa answers nothing when an action could not run (the action server is down or restarting):
+        # the citizen is told, rather than left in silence.
+        return replies or [BotMessage(TRY_LATER)]

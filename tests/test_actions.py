@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from actions.answers import ActionAnswerQuestion, ActionChooseOption, ActionShowLegalBasis
-from actions.forms import (ActionAskMdSlot, ActionSubmitLegalAid, ActionSubmitMediation, ValidateLegalAidForm,
+from actions.forms import (NOT_SAVED, ActionAskMdSlot, ActionSubmitLegalAid, ActionSubmitMediation, ValidateLegalAidForm,
                            ValidateMediationForm)
 from actions.handoff import ActionCheckStatus, ActionEscalate, ActionHandleEmergency, ActionRequestCancel
+from legal_triage.errors import StorageUnavailableError
 from tests.helpers import make_tracker, run_action, slot_events
 
 LA_SLOTS = {"la_matter": "wages", "la_name": "张建国", "la_phone": "13812345678", "la_town": "花石镇",
@@ -86,6 +87,20 @@ def test_submit_legal_aid_stores_and_queues(fake_services):
     assert fake_services.store.escalations()[0].context["reference"] == reference
     assert all(e["value"] is None for e in events if e["event"] == "slot")
     assert events[-1]["event"] == "pause"  # a person takes the conversation from here
+
+
+def test_a_database_that_is_down_keeps_the_answers_and_asks_to_submit_again(fake_services, monkeypatch):
+    def unavailable(_application):
+        raise StorageUnavailableError()
+
+    monkeypatch.setattr(fake_services.store, "add_application", unavailable)
+    events, messages = run_action(ActionSubmitLegalAid(), make_tracker("对", "affirm", LA_SLOTS))
+    assert messages[0]["text"] == NOT_SAVED
+    # only the confirmation is asked again; every answer stays
+    assert [e for e in events if e["event"] == "slot"] == [{"event": "slot", "timestamp": None, "name": "la_confirm",
+                                                            "value": None}]
+    assert events[-1]["event"] == "followup" and events[-1]["name"] == "legal_aid_form"
+    assert fake_services.store.escalations() == []
 
 
 def test_mediation_slots_and_booking(fake_services):

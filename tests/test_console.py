@@ -10,7 +10,8 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from legal_triage.console.accounts import IDLE, AccountError, Accounts, Role, hash_password, verify_password
+from legal_triage.console.accounts import (FAILURE_WINDOW, IDLE, MAX_FAILURES, AccountError, Accounts, Role, hash_password,
+                                          verify_password)
 from legal_triage.console.web import COOKIE
 from legal_triage.domain import Escalation
 from legal_triage.handoff import Handoff, HandoffPolicy
@@ -115,6 +116,23 @@ def test_pages_need_a_login_and_the_cookie_is_safe(console):
     assert '<script src="/console/static/console.js">' in page.text
     assert not re.search(r'(src|href)="(https?:)?//', page.text)  # everything is served by the app, no CDN
     assert console.get("/console/static/console.css").headers["content-type"].startswith("text/css")
+
+
+def test_password_guessing_is_throttled_per_username(console, accounts):
+    for _ in range(MAX_FAILURES):
+        assert console.post("/console/login", data={"username": "wang", "password": "guess"}).status_code == 401
+    # now even the right password is refused, with a clear page, until the window has passed
+    refused = console.post("/console/login", data={"username": "wang", "password": PASSWORD})
+    assert refused.status_code == 429 and "登录失败次数太多" in refused.text and COOKIE not in refused.headers.get(
+        "set-cookie", "")
+    assert console.post("/console/login", data={"username": "admin", "password": PASSWORD}).status_code == 303
+    accounts.clock.now += FAILURE_WINDOW + dt.timedelta(seconds=1)
+    assert console.post("/console/login", data={"username": "wang", "password": PASSWORD}).status_code == 303
+
+
+def test_the_cookie_is_secure_over_https(console):
+    response = console.post("https://testserver/console/login", data={"username": "wang", "password": PASSWORD})
+    assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
 
 
 def test_roles_limit_what_each_user_sees(console):

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from legal_triage.domain import Escalation
-from legal_triage.gateway import TOO_FAST, Gateway, RateLimit
+from legal_triage.gateway import TOO_FAST, TRY_LATER, Gateway, RateLimit
 from legal_triage.handoff import CLOSED_NOTICE, ConflictError, Handoff, HandoffPolicy, OfficeHours
 from legal_triage.outbound import DeliveryError, Outbound, RecordingSender
 from legal_triage.rasa_client import BotMessage, RasaUnavailable
@@ -22,12 +22,13 @@ class FakeRasa:
         self.seen: list[tuple[str, str]] = []
         self.resumed: list[str] = []
         self.down = False
+        self.silent = False  # as Rasa when an action could not run
 
     async def send_async(self, sender_id: str, text: str) -> list[BotMessage]:
         if self.down:
             raise RasaUnavailable("ConnectError")
         self.seen.append((sender_id, text))
-        return [BotMessage("机器人的回答")]
+        return [] if self.silent else [BotMessage("机器人的回答")]
 
     async def resume(self, sender_id: str) -> None:
         self.resumed.append(sender_id)
@@ -73,6 +74,12 @@ async def test_without_a_handoff_messages_go_to_rasa(world):
     assert [m.text for m in await gateway.handle("tg:7", "   ")] == ["请输入您想咨询的问题。"]
     assert "太长" in (await gateway.handle("tg:7", "长" * 5000))[0].text
     assert rasa.seen == [("tg:7", "欠薪怎么办")]
+
+
+async def test_a_bot_that_answers_nothing_becomes_try_later(world):
+    _, gateway, _, rasa, _ = world
+    rasa.silent = True
+    assert [m.text for m in await gateway.handle("tg:7", "欠薪怎么办")] == [TRY_LATER]
 
 
 async def test_while_waiting_the_citizen_is_told_once_and_everything_is_kept(world):

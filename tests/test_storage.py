@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ import pytest
 
 from legal_triage.domain import (Consultation, ConversationMessage, Escalation, LegalAidApplication, MediationBooking,
                                  UnansweredQuestion)
-from legal_triage.errors import SlotUnavailableError
+from legal_triage.errors import SlotUnavailableError, StorageUnavailableError
 from legal_triage.storage.memory import InMemoryCaseStore
 from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
 from tests.conftest import postgres_schema
@@ -117,3 +118,38 @@ def test_questions_are_counted_and_unanswered_ones_kept(store):
     store.record_unanswered(UnansweredQuestion("wx", "那个事咋办", "fallback"))
     assert [q.text for q in store.unanswered()] == ["那个事咋办", "我家猪跑到别人田里了"]
     assert store.unanswered()[0].at is not None and store.unanswered()[0].id is not None
+
+
+def test_a_delivery_is_remembered_once(store):
+    assert not store.delivered("tg:update:7")
+    store.mark_delivered("tg:update:7")
+    store.mark_delivered("tg:update:7")  # idempotent
+    assert store.delivered("tg:update:7") and not store.delivered("tg:update:8")
+
+
+def test_a_full_database_refuses_clearly_and_keeps_what_it_had(tmp_path):
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    store = SqlCaseStore(engine)
+    kept = store.add_application(application())
+    with engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+    engine.dispose()
+    # SQLite's own "database or disk is full" (SQLITE_FULL), as on a full disk
+    event.listen(engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute(f"PRAGMA max_page_count={pages}"))
+    with pytest.raises(StorageUnavailableError):
+        for i in range(200):
+            store.add_application(dataclasses.replace(application(f"web:{i}"), facts="欠薪" * 2000))
+    assert store.find(kept.reference).name == "张三"
+
+
+@pytest.mark.postgres
+def test_an_unreachable_database_is_a_clear_error():
+    store = SqlCaseStore(make_engine("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2"))
+    with pytest.raises(StorageUnavailableError):
+        store.add_application(application())
+    with pytest.raises(StorageUnavailableError):
+        store.find("LA-20261126-0001")

@@ -14,6 +14,7 @@ import sys
 
 import httpx
 import pytest
+from telegram import Update
 
 from legal_triage.channels.telegram import (
     ALLOWED_UPDATES,
@@ -36,6 +37,7 @@ from legal_triage.gateway import TRY_LATER
 from legal_triage.outbound import DeliveryError
 from legal_triage.rasa_client import BotMessage, Button, RasaUnavailable
 from legal_triage.settings import PROJECT_ROOT, Settings
+from legal_triage.storage.memory import InMemoryCaseStore
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 GREETING = BotMessage("您好！我是县司法局的法律咨询小助手。", (
@@ -233,6 +235,17 @@ async def test_one_chat_in_order_while_other_chats_go_on(api, gateway, bot):
 
     assert texts(await api.wait_messages(2, chat_id=1)) == ["收到：A1", "收到：A2"]
     assert [t for s, t in gateway.seen if s == "tg:1"] == ["A1", "A2"]
+
+
+async def test_an_update_redelivered_after_a_restart_is_answered_once(api, gateway):
+    deliveries = InMemoryCaseStore()
+    for _ in range(2):  # the worker that handled it, then a new worker getting it again
+        application = build_application(settings_for(api), gateway, deliveries=deliveries)
+        async with application:
+            await application.process_update(Update.de_json({"update_id": 77, **api.text(5, "欠薪怎么办")},
+                                                            application.bot))
+    assert gateway.seen == [("tg:5", "欠薪怎么办")]
+    assert texts(await api.wait_messages(1)) == ["收到：欠薪怎么办"]
 
 
 def test_bounded_button_keys_and_chat_locks():

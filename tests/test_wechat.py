@@ -34,6 +34,7 @@ from legal_triage.gateway import TRY_LATER
 from legal_triage.outbound import DeliveryError
 from legal_triage.rasa_client import BotMessage, Button, RasaUnavailable
 from legal_triage.settings import Settings
+from legal_triage.storage.memory import InMemoryCaseStore
 from tests.fakes.wechat_api import FakeWeChatApi
 
 TOKEN = "county-bureau-token"
@@ -107,11 +108,11 @@ class WeChatServer:
     """The router mounted in an app, and WeChat's side of the conversation with it."""
 
     def __init__(self, gateway: FakeGateway, api: FakeWeChatApi, *, reply_timeout: float = 3.0,
-                 aes: bool = False) -> None:
+                 aes: bool = False, deliveries=None) -> None:
         self.settings = Settings(wechat_token=TOKEN, wechat_app_id=api.app_id, wechat_app_secret=api.app_secret,
                                  wechat_aes_key=AES_KEY if aes else "", wechat_api_base_url=api.url)
         app = FastAPI()
-        app.include_router(wechat_router(self.settings, gateway, reply_timeout=reply_timeout))
+        app.include_router(wechat_router(self.settings, gateway, reply_timeout=reply_timeout, deliveries=deliveries))
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test")
         self.crypto = WeChatCrypto(TOKEN, AES_KEY, api.app_id)
 
@@ -358,6 +359,17 @@ async def test_a_duplicate_msgid_is_answered_with_success_and_handled_once(serve
     assert content_of(first) == "收到：合同纠纷怎么处理"
     assert retry.text == SUCCESS
     assert len(gateway.calls) == 1
+
+
+async def test_a_msgid_answered_before_a_restart_is_not_answered_again(server_for):
+    deliveries, gateway = InMemoryCaseStore(), FakeGateway()
+    xml = text_xml("合同纠纷怎么处理", msg_id=6_100_000_000_000_000_002)
+    assert content_of(await server_for(gateway, deliveries=deliveries).post(xml)) == "收到：合同纠纷怎么处理"
+    restarted = server_for(gateway, deliveries=deliveries)  # a new process: its memory is empty
+    assert (await restarted.post(xml)).text == SUCCESS
+    assert content_of(await restarted.post(text_xml("还有一个问题", msg_id=6_100_000_000_000_000_003))) \
+        == "收到：还有一个问题"
+    assert gateway.texts == ["合同纠纷怎么处理", "还有一个问题"]
 
 
 async def test_a_repeated_event_is_handled_once(server_for):

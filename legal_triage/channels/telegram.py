@@ -43,6 +43,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes, \
     MessageHandler, filters
 
+from legal_triage.channels.deliveries import DeliveryLog, already_delivered, mark_delivered
 from legal_triage.gateway import TRY_LATER
 from legal_triage.outbound import DeliveryError
 from legal_triage.privacy import log_event
@@ -184,6 +185,8 @@ class ChannelState:
     locks: ChatLocks = field(default_factory=ChatLocks)
     # Chats showing the "share my phone number" keyboard, to take it away once answered.
     contact_keyboards: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    # Update ids already handled (the case store): a redelivery after a crash is answered once.
+    deliveries: DeliveryLog | None = None
 
 
 def _state(context: ContextTypes.DEFAULT_TYPE) -> ChannelState:
@@ -312,14 +315,20 @@ def in_chat_order(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat = update.effective_chat
+        chat, state = update.effective_chat, _state(context)
         if chat is None:
             return
-        async with _state(context).locks.hold(chat.id):
+        key = f"tg:update:{update.update_id}"
+        async with state.locks.hold(chat.id):
+            if state.deliveries is not None and already_delivered(state.deliveries, key):
+                log_event(logger, "telegram_duplicate", sender_id(chat.id))
+                return
             try:
                 await handler(update, context)
             except Exception as exc:  # noqa: BLE001 - translated once, here, while the chat is still ours
                 await _apologise(update, context, exc)
+            if state.deliveries is not None:
+                mark_delivered(state.deliveries, key)
 
     return wrapped
 
@@ -404,15 +413,16 @@ def local_phone(phone: str) -> str:
 
 
 # ---- wiring --------------------------------------------------------------------------------
-def build_application(settings: Settings, gateway: ReplySource) -> Application:
-    """The PTB application: handlers for private chats, per-chat order, many chats at once."""
+def build_application(settings: Settings, gateway: ReplySource, deliveries: DeliveryLog | None = None) -> Application:
+    """The PTB application: handlers for private chats, per-chat order, many chats at once; ``deliveries``
+    remembers handled update ids across restarts."""
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
                .base_url(settings.telegram_base_url).base_file_url(file_base_url(settings.telegram_base_url))
                .concurrent_updates(True).post_init(_register_commands))
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through our webhook server instead
     application = builder.build()
-    application.bot_data["channel"] = ChannelState(gateway)
+    application.bot_data["channel"] = ChannelState(gateway, deliveries=deliveries)
 
     private = filters.ChatType.PRIVATE
     for command, handler in (("start", on_start), ("help", on_help), ("human", on_human), ("cancel", on_cancel),
@@ -509,7 +519,8 @@ def run(settings: Settings) -> int:
     logging.getLogger("telegram").setLevel(max(logging.INFO, logging.getLogger("telegram").getEffectiveLevel()))
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    application = build_application(settings, build_gateway(settings))
+    gateway = build_gateway(settings)
+    application = build_application(settings, gateway, deliveries=gateway.handoff.store)
     if settings.telegram_webhook_url:
         asyncio.run(_webhook_until_signal(application, settings))
     else:

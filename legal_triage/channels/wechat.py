@@ -30,6 +30,7 @@ from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
+from legal_triage.channels.deliveries import DeliveryLog, already_delivered, mark_delivered
 from legal_triage.gateway import TRY_LATER
 from legal_triage.outbound import DeliveryError
 from legal_triage.privacy import log_event
@@ -315,8 +316,10 @@ class WeChatConversation:
     """Turns WeChat messages into gateway calls and the gateway's replies into WeChat texts."""
 
     def __init__(self, gateway: ChatGateway, sender: WeChatSender | None, reply_timeout: float = 4.0,
-                 menu: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 menu: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic,
+                 deliveries: DeliveryLog | None = None) -> None:
         self.gateway = gateway
+        self.deliveries = deliveries
         self.sender = sender
         self.reply_timeout = reply_timeout
         self.menu = dict(MENU_TEXTS if menu is None else menu)
@@ -329,10 +332,20 @@ class WeChatConversation:
         """The passive reply to one parsed WeChat message (``SUCCESS`` for none) and texts to send after it."""
         sender_id = f"wx:{message.source}"
         kind = message.event if message.type == "event" else message.type
-        if not self.seen.add(_retry_key(message)):
+        key = _retry_key(message)
+        # In-flight retries are caught in memory; the delivery log also remembers what was handled
+        # before a restart or by another instance.
+        if not self.seen.add(key) or (self.deliveries is not None and already_delivered(self.deliveries, key)):
             log_event(logger, "wechat_duplicate", sender_id, kind=kind)
             return SUCCESS, []
         log_event(logger, "wechat_in", sender_id, kind=kind)
+        try:
+            return await self._answer(message, sender_id)
+        finally:
+            if self.deliveries is not None:
+                mark_delivered(self.deliveries, key)
+
+    async def _answer(self, message: Any, sender_id: str) -> tuple[str, list[str]]:
         if message.type == "text":
             return await self._converse(sender_id, self._choice(sender_id, message.content or ""))
         if message.type == "voice":
@@ -418,11 +431,11 @@ class WeChatConversation:
         task.add_done_callback(self._background.discard)
 
 
-def _retry_key(message: Any) -> tuple:
+def _retry_key(message: Any) -> str:
     """What WeChat keeps the same when it retries: MsgId, or sender + time (+ event) for events."""
     if message.id:
-        return ("msg", message.id)
-    return ("event", message.source, message.time, getattr(message, "event", ""))
+        return f"wx:msg:{message.id}"
+    return f"wx:event:{message.source}:{message.time}:{getattr(message, 'event', '')}"[:128]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +456,8 @@ def _text(content: str, status: int) -> PlainTextResponse:
 
 
 def wechat_router(settings: Settings, gateway: ChatGateway, *, sender: WeChatSender | None = None,
-                  reply_timeout: float = 4.0, menu: Mapping[str, str] | None = None) -> APIRouter:
+                  reply_timeout: float = 4.0, menu: Mapping[str, str] | None = None,
+                  deliveries: DeliveryLog | None = None) -> APIRouter:
     """The ``/wechat`` webhook: GET answers WeChat's server check, POST takes citizen messages.
 
     Args:
@@ -453,6 +467,7 @@ def wechat_router(settings: Settings, gateway: ChatGateway, *, sender: WeChatSen
         sender: customer-service sender; built from ``settings`` when the app secret is set.
         reply_timeout: seconds to wait for the bot before answering ``success`` and replying later.
         menu: custom-menu CLICK keys -> the text they stand for (default ``MENU_TEXTS``).
+        deliveries: the log of MsgIds already answered (the case store), kept across restarts.
     """
     token = settings.wechat_token
     if not token:
@@ -467,7 +482,7 @@ def wechat_router(settings: Settings, gateway: ChatGateway, *, sender: WeChatSen
             raise ValueError("WECHAT_AES_KEY must be the 43-character EncodingAESKey") from exc
     if sender is None and settings.wechat_app_id and settings.wechat_app_secret:
         sender = WeChatSender.from_settings(settings)
-    conversation = WeChatConversation(gateway, sender, reply_timeout, menu)
+    conversation = WeChatConversation(gateway, sender, reply_timeout, menu, deliveries=deliveries)
     router = APIRouter()
 
     @router.get("/wechat")

@@ -16,7 +16,8 @@ import secrets
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, select, update
+from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, func, insert, select,
+                        update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -41,6 +42,11 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
 MIN_PASSWORD = 10
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)
+#: Password guessing: after ``MAX_FAILURES`` failed logins of one username within ``FAILURE_WINDOW``,
+#: that username cannot log in until the window has passed (counted from the audit log, so it
+#: holds across restarts and instances).
+MAX_FAILURES = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 metadata = MetaData()
@@ -76,6 +82,10 @@ audit_log = Table(
 
 class AccountError(LegalTriageError):
     default_message = "account error"
+
+
+class LoginThrottled(AccountError):
+    default_message = "too many failed logins for this username; try again later"
 
 
 def hash_password(password: str) -> str:
@@ -181,12 +191,22 @@ class Accounts:
 
     # ---- sessions -------------------------------------------------------------------------
     def login(self, username: str, password: str) -> tuple[str, Session] | None:
-        """A new session token for valid credentials, else None (the same for unknown users)."""
+        """A new session token for valid credentials, else None (the same for unknown users).
+
+        Raises:
+            LoginThrottled: too many recent failures for this username (the password is not checked).
+        """
+        name = username.strip()[:64] or "?"
         with self._engine.connect() as conn:
+            failures = conn.execute(select(func.count()).select_from(audit_log).where(
+                audit_log.c.username == name, audit_log.c.action == "login_failed",
+                audit_log.c.at > self._clock() - FAILURE_WINDOW)).scalar_one()
+            if failures >= MAX_FAILURES:
+                raise LoginThrottled()
             row = conn.execute(select(users).where(users.c.username == username.strip())).mappings().first()
         stored = row["password_hash"] if row else hash_password(secrets.token_hex(8))  # same work either way
         if not row or not row["active"] or not verify_password(password, stored):
-            self.audit(username.strip()[:64] or "?", "login_failed", None, None)
+            self.audit(name, "login_failed", None, None)
             return None
         token, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), self._clock()
         with self._engine.begin() as conn:

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from legal_triage.console.accounts import PERMISSIONS, ROLE_LABELS, AccountError, Accounts, Role, Session
+from legal_triage.console.accounts import (PERMISSIONS, ROLE_LABELS, AccountError, Accounts, LoginThrottled, Role,
+                                          Session)
 from legal_triage.errors import LegalTriageError, NotFoundError
 from legal_triage.handoff import ConflictError, Handoff
 from legal_triage.outbound import CHANNELS
@@ -112,14 +113,20 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return page("login.html", next=next if next.startswith("/console/") else "", error=None)
 
     @router.post("/login")
-    async def login(username: str = Form(""), password: str = Form(""), next: str = Form("")) -> Response:
-        found = accounts.login(username, password)
+    async def login(request: Request, username: str = Form(""), password: str = Form(""),
+                    next: str = Form("")) -> Response:
+        try:
+            found = accounts.login(username, password)
+        except LoginThrottled:
+            return page("login.html", status=429, next=next, error="登录失败次数太多，请15分钟后再试。")
         if found is None:
             return page("login.html", status=401, next=next, error="用户名或密码不对")
         token, session = found
         target = next if next.startswith("/console/") and "//" not in next else home_for(session)
         response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/console")
+        # Secure when configured, and always when the request came over HTTPS (directly or via the proxy).
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
+                            secure=secure_cookie or request.url.scheme == "https", path="/console")
         return response
 
     @router.post("/logout")

@@ -26,6 +26,7 @@ class InMemoryCaseStore:
         self.consultations: list[Consultation] = []
         self.schedules: dict[str, list[tuple[int, str, int]]] = {}
         self._unanswered: list[UnansweredQuestion] = []
+        self._delivered: set[str] = set()
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
         now = self._clock()
@@ -131,6 +132,15 @@ class InMemoryCaseStore:
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
         with self._lock:
             return [(i, m) for i, s, m in self._outbox if s == sender_id and i > after]
+
+    # ---- webhook deliveries ------------------------------------------------------------------
+    def delivered(self, key: str) -> bool:
+        with self._lock:
+            return key in self._delivered
+
+    def mark_delivered(self, key: str) -> None:
+        with self._lock:
+            self._delivered.add(key)
 
     # ---- what was asked -------------------------------------------------------------------
     def record_consultation(self, consultation: Consultation) -> None:

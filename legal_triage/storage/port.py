@@ -64,6 +64,13 @@ class CaseStore(Protocol):
 
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]: ...
 
+    # ---- webhook deliveries (idempotency across retries and restarts) ----
+    def delivered(self, key: str) -> bool:
+        """Whether the delivery ``key`` (e.g. ``tg:update:123``) was already handled."""
+
+    def mark_delivered(self, key: str) -> None:
+        """Record ``key`` as handled (idempotent)."""
+
     # ---- what was asked (statistics, unanswered questions) ----
     def record_consultation(self, consultation: Consultation) -> None: ...
 

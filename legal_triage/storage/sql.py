@@ -6,18 +6,19 @@ The schema is created and changed only by the Alembic migrations in ``legal_tria
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
-                        event, func, insert, select, update)
+                        delete, event, func, insert, select, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from legal_triage.domain import (ApplicationStatus, BookingStatus, Consultation, ConversationMessage, Escalation,
                                  LegalAidApplication, MediationBooking, UnansweredQuestion)
-from legal_triage.errors import SlotUnavailableError
+from legal_triage.errors import SlotUnavailableError, StorageUnavailableError
 from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
 
 metadata = MetaData()
@@ -169,6 +170,15 @@ committee_schedules = Table(
     UniqueConstraint("committee_id", "weekday", "time", name="uq_committee_slot"),
 )
 
+#: Webhook deliveries already handled (Telegram update ids, WeChat MsgIds): a redelivery after a
+#: crash or a retry is answered once. Rows older than ``DELIVERY_MEMORY`` are pruned.
+inbound_deliveries = Table(
+    "inbound_deliveries", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("at", DateTime, nullable=False, index=True),
+)
+DELIVERY_MEMORY = timedelta(days=3)
+
 _ESCALATION_FIELDS = ("sender_id", "reason", "priority", "topic", "town", "id", "status", "created_at", "assignee",
                       "claimed_at", "closed_at", "notified_at", "overdue_notified_at")
 _MARKS = frozenset({"notified_at", "overdue_notified_at"})
@@ -212,6 +222,28 @@ def upgrade(url: str) -> None:
     command.upgrade(cfg, "head")
 
 
+def _unavailable_as_domain_error(cls):
+    """Wrap every public method so that a database that cannot be reached, or is full, raises
+    :class:`StorageUnavailableError` (a clear, catchable error; the transaction is rolled back, so
+    nothing half-written and nothing already stored is lost)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def translated(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                raise StorageUnavailableError(f"database unavailable: {type(exc.orig or exc).__name__}") from exc
+
+        return translated
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_"):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_unavailable_as_domain_error
 class SqlCaseStore:
     def __init__(self, engine: Engine, clock=datetime.now) -> None:
         self._engine = engine
@@ -372,6 +404,23 @@ class SqlCaseStore:
             rows = conn.execute(select(web_outbox.c.id, web_outbox.c.message).where(
                 web_outbox.c.sender_id == sender_id, web_outbox.c.id > after).order_by(web_outbox.c.id)).all()
         return [(r.id, json.loads(r.message)) for r in rows]
+
+    # ---- webhook deliveries ------------------------------------------------------------------
+    def delivered(self, key: str) -> bool:
+        with self._engine.connect() as conn:
+            return conn.execute(select(inbound_deliveries.c.key).where(inbound_deliveries.c.key == key)).first() \
+                is not None
+
+    def mark_delivered(self, key: str) -> None:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(inbound_deliveries).values(key=key, at=now))
+            except IntegrityError:
+                return  # handled twice at once (another process): once is recorded
+            if hash(key) % 100 == 0:  # now and then, forget deliveries too old to be redelivered
+                conn.execute(delete(inbound_deliveries).where(inbound_deliveries.c.at < now - DELIVERY_MEMORY))
 
     # ---- what was asked -------------------------------------------------------------------
     def record_consultation(self, consultation: Consultation) -> None:

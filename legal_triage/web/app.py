@@ -77,7 +77,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
     if settings.wechat_token:
         from legal_triage.channels.wechat import wechat_router
 
-        app.include_router(wechat_router(settings, gateway))
+        app.include_router(wechat_router(settings, gateway, deliveries=handoff.store))
 
     @app.middleware("http")
     async def _baseline_headers(request: Request, call_next):
