@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help run test setup venvs model index laws topics db rasa-model browser bench chat clean
+.PHONY: help run test setup venvs model index laws topics db rasa-model browser nginx bench survival chat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -17,7 +17,7 @@ help: ## list the targets
 run: setup ## set everything up, then start Rasa, the action server and the web app (Ctrl-C stops)
 	@scripts/run.sh
 
-test: setup browser ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
+test: setup browser nginx ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
 	@scripts/test.sh
 
 setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
@@ -66,8 +66,18 @@ browser: ## Debian's Chromium, ChromeDriver and a Chinese font, for the web-chat
 	  else echo "The browser test needs Chromium: sudo apt-get install chromium chromium-driver fonts-wqy-microhei"; exit 1; fi; \
 	fi
 
+nginx: ## Debian's nginx, the load balancer of the scale-out test (docs/scale-out.md)
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	  else echo "The scale-out test needs nginx: sudo apt-get install nginx-light"; exit 1; fi; \
+	fi
+
 bench: setup ## measure intent accuracy, FAQ hit@1/MRR@10, topic accuracy, latency, start-up, memory
 	@source scripts/env.sh && $(APP_VENV)/bin/python -m legal_triage.bench
+
+survival: setup ## kill -9 each process mid-form: conversations continue, nothing is lost (also part of make test)
+	@source scripts/env.sh && $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q tests/integration/test_survival.py
 
 chat: ## terminal chat with the running bot (start it with `make run` in another terminal)
 	@source scripts/env.sh && $(APP) chat

@@ -7,7 +7,10 @@
   articles, written apart from the FAQ), beside BM25 alone and without the FAQ signal;
 - topic accuracy / macro-F1 on the held-out topic split, beside a character-n-gram-only baseline;
 - message latency p50/p95 through the REST channel (multi-turn conversations), start-up time and
-  resident memory of each process.
+  resident memory of each process;
+- the same under 1, 10, 20 and 50 concurrent conversations (``bench_load``: p50/p95/p99, messages
+  per second, errors), and vector retrieval at 1k-1M entries, exact against approximate
+  (``bench_scale``). Both are also drawn: ``results/load.png``, ``results/retrieval_scale.png``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import httpx
 import numpy as np
 import yaml
 
+from legal_triage.bench_load import load_figures
+from legal_triage.bench_load import plot as plot_load
 from legal_triage.settings import PROJECT_ROOT, get_settings
 
 CONVERSATION = ["你好", "老板拖欠我三个月工资怎么办", "法律依据是什么", "我要申请法律援助", "1", "我叫王小明",
@@ -162,22 +167,31 @@ def stack_figures() -> dict:
                 t0 = time.perf_counter()
                 stack.say(sender, text)
                 latencies.append(1000 * (time.perf_counter() - t0))
+        rss_idle = {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")}
+        load = load_figures(stack.rasa_url)
+        plot_load(load, PROJECT_ROOT / "results" / "load.png")
         return {
             "intent_accuracy": round(correct / len(examples), 4), "intent_test_examples": len(examples),
             "rest_latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 1),
                                 "p95": round(float(np.percentile(latencies, 95)), 1), "messages": len(latencies)},
             "startup_s": {**{k: round(v, 1) for k, v in startup.items()}, "first_answer": round(first_answer_s, 1)},
-            "rss_mb": {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")},
+            "rss_mb": rss_idle,
+            "rss_mb_after_load": {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")},
+            "load": load,
         }
     finally:
         stack.stop_all()
 
 
 def main() -> None:
-    results = {"faq": faq_figures(), "statutes": statute_figures(), "topics": topic_figures(),
-               "stack": stack_figures()}
+    from legal_triage import bench_scale
+
     out = PROJECT_ROOT / "results"
     out.mkdir(exist_ok=True)
+    results = {"faq": faq_figures(), "statutes": statute_figures(), "topics": topic_figures(),
+               "stack": stack_figures()}
+    results["retrieval_scale"] = bench_scale.scale_figures()
+    bench_scale.plot(results["retrieval_scale"], out / "retrieval_scale.png")
     (out / "bench.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     print(json.dumps(results, ensure_ascii=False, indent=1))
 

@@ -95,26 +95,31 @@ class Stack:
         if health_url:
             wait_for(health_url, proc, log)
 
-    def start_actions(self) -> None:
-        self._spawn("actions", [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
-                                "-p", str(self.action_port)],
-                    f"http://127.0.0.1:{self.action_port}/health")
+    def start_actions(self, name: str = "actions", port: int | None = None) -> None:
+        """Start an action server; another instance needs its own ``name`` and ``port``."""
+        port = port or self.action_port
+        self._spawn(name, [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
+                           "-p", str(port)],
+                    f"http://127.0.0.1:{port}/health")
 
-    def start_rasa(self) -> None:
+    def start_rasa(self, name: str = "rasa", port: int | None = None, endpoints: str = "endpoints.yml") -> None:
+        """Start a Rasa server; another instance needs its own ``name`` and ``port``."""
+        port = port or self.rasa_port
         model = ROOT / "models/rasa" / ((ROOT / "models/rasa/latest").read_text().strip() + ".tar.gz")
-        self._spawn("rasa", [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", RASA_TOKEN,
-                             "-i", "127.0.0.1", "-p", str(self.rasa_port), "--model", str(model),
-                             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
-                    f"{self.rasa_url}/")
+        self._spawn(name, [str(ROOT / ".venv/rasa/bin/rasa"), "run", "--enable-api", "--auth-token", RASA_TOKEN,
+                           "-i", "127.0.0.1", "-p", str(port), "--model", str(model),
+                           "--endpoints", endpoints, "--credentials", "credentials.yml"],
+                    f"http://127.0.0.1:{port}/")
 
     def channel_env(self, **extra: str) -> dict[str, str]:
         """The environment of a channel process (web app, Telegram worker) of this stack."""
         return {**self.env, "LEGAL_TRIAGE_RASA_URL": self.rasa_url,
                 "LEGAL_TRIAGE_ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}", **extra}
 
-    def start_web(self, name: str = "web", **extra_env: str) -> str:
-        """Start the web app (``legal-triage web``) against this stack's Rasa; returns its URL."""
-        port = free_port()
+    def start_web(self, name: str = "web", port: int | None = None, **extra_env: str) -> str:
+        """Start the web app (``legal-triage web``) against this stack's Rasa (on ``port``, or a free one);
+        returns its URL."""
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         self._spawn(name, [str(ROOT / ".venv/app/bin/legal-triage"), "web"], f"{url}/chat",
                     self.channel_env(LEGAL_TRIAGE_WEB_PORT=str(port), **extra_env))

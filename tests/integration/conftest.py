@@ -3,6 +3,9 @@ our real action server, the real embedding model and FAQ index, and a fresh SQLi
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import pytest
 
 from legal_triage.stack import Stack
@@ -36,6 +39,50 @@ def staff_api(web_url):
                       timeout=60) as client:
         client.staff_name = name
         yield client
+
+
+def wait_until(check, timeout: float = 60.0, what: str = "condition"):
+    """Poll ``check`` until it returns something truthy; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def platform_fakes():
+    """The local fakes of WeChat's and Telegram's APIs, and the environment that points our processes
+    at them: ``(wechat, telegram, env)``."""
+    from tests.fakes.telegram_api import FakeTelegram
+    from tests.fakes.wechat_api import FakeWeChatApi
+    from tests.test_wechat import TOKEN
+
+    wechat, telegram = FakeWeChatApi(), FakeTelegram()
+    wechat.start()
+    telegram.start()
+    try:
+        yield wechat, telegram, {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": wechat.app_id,
+                                 "WECHAT_APP_SECRET": wechat.app_secret, "WECHAT_API_BASE_URL": wechat.url,
+                                 "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_BASE_URL": telegram.base_url}
+    finally:
+        telegram.stop()
+        wechat.stop()
+
+
+@pytest.fixture(scope="module")
+def channels(stack):
+    """A web app serving /wechat, and the Telegram worker, both wired to local fakes."""
+    with platform_fakes() as (wechat, telegram, env):
+        url = stack.start_web("web_channels", **env)
+        stack.start_telegram(**env)
+        try:
+            yield url, wechat, telegram
+        finally:
+            stack.stop("telegram")
+            stack.stop("web_channels")
 
 
 def make_browser():

@@ -4,48 +4,15 @@ staff close → the bot answers again. The platforms are local fakes over real H
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 import xmltodict
 
 from legal_triage.handoff import CLAIMED_NOTICE, CLOSED_NOTICE
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.wechat_api import FakeWeChatApi
-from tests.test_wechat import OPENID, TOKEN, signed_query, text_xml
+from tests.integration.conftest import wait_until
+from tests.test_wechat import OPENID, signed_query, text_xml
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
-@pytest.fixture(scope="module")
-def channels(stack):
-    """A web app serving /wechat, and the Telegram worker, both wired to local fakes."""
-    wechat, telegram = FakeWeChatApi(), FakeTelegram()
-    wechat.start()
-    telegram.start()
-    env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": wechat.app_id, "WECHAT_APP_SECRET": wechat.app_secret,
-           "WECHAT_API_BASE_URL": wechat.url, "TELEGRAM_BOT_TOKEN": telegram.token,
-           "TELEGRAM_BASE_URL": telegram.base_url}
-    url = stack.start_web("web_channels", **env)
-    stack.start_telegram(**env)
-    try:
-        yield url, wechat, telegram
-    finally:
-        stack.stop("telegram")
-        stack.stop("web_channels")
-        telegram.stop()
-        wechat.stop()
 
 
 def staff_client(url: str) -> httpx.Client:
