@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from legal_triage.errors import StorageUnavailableError
 from legal_triage.handoff import Handoff, HandoffPolicy
 from legal_triage.outbound import Outbound, WebOutbox
 from legal_triage.rasa_client import BotMessage, Button, RasaUnavailable
@@ -24,8 +25,8 @@ class FakeRasa:
         return [BotMessage("您好", (Button("转人工", "/request_human"),))]
 
 
-def client(rasa: FakeRasa) -> TestClient:
-    store = InMemoryCaseStore()
+def client(rasa: FakeRasa, store: InMemoryCaseStore | None = None) -> TestClient:
+    store = store or InMemoryCaseStore()
     handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
     return TestClient(create_app(Settings(), rasa=rasa, handoff=handoff), raise_server_exceptions=False)
 
@@ -68,3 +69,12 @@ def test_every_response_carries_the_baseline_security_headers():
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "SAMEORIGIN"
     assert c.get("/console/login").headers["x-frame-options"] == "DENY"  # the console's stricter ones win
+
+
+def test_a_database_that_is_down_is_a_clear_503():
+    class DownStore(InMemoryCaseStore):
+        def open_escalation(self, sender_id):
+            raise StorageUnavailableError()
+
+    response = client(FakeRasa(), DownStore()).post("/api/chat", json={"message": "你好"})
+    assert response.status_code == 503 and "数据库暂时无法访问" in response.json()["error"]

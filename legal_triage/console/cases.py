@@ -27,6 +27,7 @@ from legal_triage.outbound import CHANNELS, DeliveryError, channel_of
 from legal_triage.privacy import log_event
 from legal_triage.rasa_client import BotMessage
 from legal_triage.storage.sql import applications, bookings, case_events, committee_schedules
+from legal_triage.web.staff import RowId
 
 logger = logging.getLogger("legal_triage.console.cases")
 
@@ -126,9 +127,10 @@ def change_status(engine, kind: CaseKind, reference: str, new: str, reason: str,
 
 def _day(text: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(text.strip()) if text.strip() else None
+        day = dt.date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError:
         return None
+    return day if day != dt.date.max else None  # a range ends before the next day, which 9999-12-31 has not
 
 
 def _cell(value) -> str:
@@ -388,7 +390,7 @@ def router(console: Console) -> APIRouter:
         return RedirectResponse("/console/schedules?saved=1", status_code=303)
 
     @api.post("/schedules/{schedule_id}/delete")
-    async def delete_schedule(request: Request, schedule_id: int, csrf: str = Form("")) -> Response:
+    async def delete_schedule(request: Request, schedule_id: RowId, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, "bookings")
         scope = session.user.committee_scope
         with engine().begin() as conn:

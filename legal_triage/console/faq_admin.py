@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import insert, select, update
 
@@ -29,6 +29,7 @@ from legal_triage.errors import LegalTriageError, NotFoundError
 from legal_triage.laws import UNCITABLE_LAWS, StatuteLibrary, chinese_number
 from legal_triage.services import load_embedder
 from legal_triage.storage.sql import faq_drafts
+from legal_triage.web.staff import MAX_ID, RowId, row_id
 
 logger = logging.getLogger(__name__)
 PERMISSION = "faq"
@@ -304,7 +305,8 @@ def router(console, embedder_factory=None) -> APIRouter:
         return edit_page(session, form, {}, None, None)
 
     @r.get("/{entry_id}/edit")
-    async def edit_entry(request: Request, entry_id: str, draft_id: int | None = None) -> Response:
+    async def edit_entry(request: Request, entry_id: str,
+                         draft_id: int | None = Query(None, ge=1, le=MAX_ID)) -> Response:
         session = session_of(request, PERMISSION)
         if draft_id is not None:
             d = draft(draft_id)
@@ -327,7 +329,7 @@ def router(console, embedder_factory=None) -> APIRouter:
         form = {"id": id.strip(), "topic": topic, "subtopic": subtopic, "question": question,
                 "paraphrases": paraphrases, "answer": answer, "citations": citations, "reviewed_on": reviewed_on.strip()}
         known = {e.id for e in entries()}
-        existing = int(draft_id) if draft_id.isdigit() else None
+        existing = row_id(draft_id)
         if existing is not None:
             d = draft(existing)
             if d["status"] not in ("draft", "rejected") or d["author"] != session.user.username:
@@ -377,7 +379,7 @@ def router(console, embedder_factory=None) -> APIRouter:
 
     # ---- drafts and review ---------------------------------------------------------------------
     @r.get("/drafts/{draft_id}")
-    async def draft_page(request: Request, draft_id: int, error: str = "", msg: str = "") -> Response:
+    async def draft_page(request: Request, draft_id: RowId, error: str = "", msg: str = "") -> Response:
         session = session_of(request, PERMISSION)
         d = draft(draft_id)
         return page("faq_draft.html", session=session, d=d, e=d["entry"], statuses=STATUS_NAMES,
@@ -385,7 +387,7 @@ def router(console, embedder_factory=None) -> APIRouter:
                     is_author=d["author"] == session.user.username)
 
     @r.post("/drafts/{draft_id}/submit")
-    async def submit(request: Request, draft_id: int, csrf: str = Form("")) -> Response:
+    async def submit(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         d = draft(draft_id)
         if d["status"] not in ("draft", "rejected") or d["author"] != session.user.username:
@@ -395,7 +397,7 @@ def router(console, embedder_factory=None) -> APIRouter:
         return RedirectResponse(f"/console/faq/drafts/{draft_id}", status_code=303)
 
     @r.post("/drafts/{draft_id}/reject")
-    async def reject(request: Request, draft_id: int, csrf: str = Form(""), note: str = Form("")) -> Response:
+    async def reject(request: Request, draft_id: RowId, csrf: str = Form(""), note: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         d = draft(draft_id)
         if not may_review(session, d):
@@ -420,7 +422,7 @@ def router(console, embedder_factory=None) -> APIRouter:
         audit(reviewer, "faq_publish", f"faq:{entry_id}", version.name)
 
     @r.post("/drafts/{draft_id}/approve")
-    async def approve(request: Request, draft_id: int, csrf: str = Form("")) -> Response:
+    async def approve(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         d = draft(draft_id)
         if not may_review(session, d):
@@ -506,7 +508,7 @@ def router(console, embedder_factory=None) -> APIRouter:
     @r.post("/unanswered/draft")
     async def cluster_draft(request: Request, csrf: str = Form(""), ids: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
-        wanted = {int(i) for i in ids.split(",") if i.strip().isdigit()}
+        wanted = {n for n in map(row_id, ids.split(",")) if n is not None}
         cluster = next((c for c in await clusters() if wanted & set(c["ids"])), None)
         if cluster is None:
             raise HTTPException(404, "这组问题已经处理过了，请刷新页面")

@@ -260,6 +260,8 @@ def parse_range(start: str, end: str, today: dt.date) -> tuple[dt.date, dt.date,
         last = dt.date.fromisoformat(end.strip()) if end.strip() else default[1]
     except ValueError:
         return (*default, "日期格式不对，请按 2026-01-31 这样填写")
+    if last == dt.date.max:  # a range ends before the next day, which 9999-12-31 has not
+        return (*default, "日期超出范围，请按 2026-01-31 这样填写")
     if first > last:
         return (*default, "开始日期不能晚于结束日期")
     if (last - first).days >= MAX_DAYS:

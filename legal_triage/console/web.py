@@ -23,7 +23,7 @@ from legal_triage.errors import LegalTriageError, NotFoundError
 from legal_triage.handoff import ConflictError, Handoff
 from legal_triage.outbound import CHANNELS
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
-from legal_triage.web.staff import STATUSES, conversation_json
+from legal_triage.web.staff import STATUSES, RowId, conversation_json
 
 COOKIE = "lt_console"
 #: Console areas beyond the escalations (modules in this package, each with ``router(console)``).
@@ -82,7 +82,8 @@ class Console:
     def checked(self, request: Request, csrf: str, permission: str) -> Session:
         """``session_of`` for a form post, which must carry the session's CSRF token."""
         session = self.session_of(request, permission)
-        if not csrf or not hmac.compare_digest(csrf, session.csrf):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a forged token may have them).
+        if not csrf or not hmac.compare_digest(csrf.encode(), session.csrf.encode()):
             raise HTTPException(400, "页面已过期，请刷新后重试")
         return session
 
@@ -174,7 +175,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
                             headers={"Cache-Control": "no-store"})
 
     @router.get("/escalations/{escalation_id}")
-    async def escalation_page(request: Request, escalation_id: int, error: str = "") -> HTMLResponse:
+    async def escalation_page(request: Request, escalation_id: RowId, error: str = "") -> HTMLResponse:
         session = session_of(request, "escalations")
         try:
             escalation = handoff.get(escalation_id)
@@ -217,7 +218,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return RedirectResponse(target, status_code=303)
 
     @router.post("/escalations/{escalation_id}/{action}")
-    async def escalation_action(request: Request, escalation_id: int, action: str, csrf: str = Form(""),
+    async def escalation_action(request: Request, escalation_id: RowId, action: str, csrf: str = Form(""),
                                 text: str = Form("")) -> Response:
         if action not in ("claim", "reply", "note", "close"):
             raise HTTPException(404, "not found")

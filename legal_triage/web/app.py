@@ -12,24 +12,32 @@ import uuid
 from importlib import resources
 
 import httpx
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from legal_triage.console.accounts import Accounts
 from legal_triage.console.web import install_console
+from legal_triage.errors import StorageUnavailableError
 from legal_triage.gateway import TRY_LATER, Gateway
 from legal_triage.handoff import Handoff
 from legal_triage.privacy import log_event
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from legal_triage.settings import Settings
-from legal_triage.web.staff import parse_tokens, staff_router
+from legal_triage.web.staff import MAX_ID, parse_tokens, staff_router
 
 logger = logging.getLogger("legal_triage.web")
 #: On every response (the console adds a strict Content-Security-Policy of its own).
 BASELINE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
                     "X-Frame-Options": "SAMEORIGIN"}
+BAD_REQUEST = "请求格式不正确，请刷新页面后重试。"
+#: What the framework's own errors say (its English ``detail`` is not for citizens).
+FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: "没有这个页面。", 405: "不支持这种请求方式。", 413: "请求内容太大。"}
+UNSAVABLE = "填写的内容无法保存（含有空字符，或者太长），请修改后重试。"
+STORAGE_DOWN = "数据库暂时无法访问，请稍后再试。已经保存的内容不会丢失。"
 
 
 class ChatIn(BaseModel):
@@ -88,14 +96,28 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "请求格式不正确，请刷新页面后重试。"}, status_code=400)
+        return JSONResponse({"error": BAD_REQUEST}, status_code=400)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException):
+    def _error(request: Request, status: int, message: str, headers: dict | None = None):
         path = request.url.path
         if path.startswith("/console") and not path.endswith(".json"):
-            return app.state.console_error_page(exc.status_code, exc.detail)
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return app.state.console_error_page(status, message)
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)  # ours, and the framework's (unknown page, unparsable body)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc, HTTPException) else FRAMEWORK_ERRORS.get(exc.status_code, BAD_REQUEST)
+        return _error(request, exc.status_code, detail, exc.headers)
+
+    @app.exception_handler(DataError)  # a value the database refuses (PostgreSQL: a NUL character, too long …)
+    async def _unsavable(request: Request, exc: DataError):
+        logger.warning("database refused a value on %s: %s", request.url.path, type(exc.orig).__name__)
+        return _error(request, 400, UNSAVABLE)
+
+    @app.exception_handler(StorageUnavailableError)  # the database is down or full: nothing half-written
+    async def _storage_down(request: Request, exc: StorageUnavailableError):
+        logger.error("database unavailable on %s", request.url.path)
+        return _error(request, 503, STORAGE_DOWN)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -123,7 +145,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None, handoff: Hand
                              "human": escalation.status if escalation else None})
 
     @app.get("/api/chat/updates")
-    async def updates(sender: str, after: int = 0) -> JSONResponse:
+    async def updates(sender: str, after: int = Query(0, ge=0, le=MAX_ID)) -> JSONResponse:
         """Messages from staff (and other notices) the page has not shown yet; the page polls this."""
         sender_id = _sender_id(sender)
         escalation = handoff.open_for(sender_id)

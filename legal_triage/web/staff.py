@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
 from legal_triage.domain import Escalation
@@ -20,6 +21,16 @@ from legal_triage.outbound import CHANNELS
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 
 STATUSES = ("waiting", "claimed", "closed")
+#: Ids are database INTEGERs (32 bits in PostgreSQL): a larger number in a URL is a bad request, not a crash.
+MAX_ID = 2**31 - 1
+#: A row id in a URL path (here and in the console).
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def row_id(text: str) -> int | None:
+    """A row id typed into a form, or None (for "", "²", a 30-digit number …)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_ID else None
 
 
 class ReplyIn(BaseModel):
@@ -77,7 +88,7 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
         return {"conversations": [conversation_json(e, now) for e in handoff.store.escalations(status)]}
 
     @router.get("/conversations/{escalation_id}")
-    async def read(escalation_id: int, who: str = Depends(staff)) -> dict:
+    async def read(escalation_id: RowId, who: str = Depends(staff)) -> dict:
         escalation = found(escalation_id)
         try:
             bot_transcript = await rasa.transcript(escalation.sender_id)
@@ -100,17 +111,20 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
         return result
 
     @router.post("/conversations/{escalation_id}/claim")
-    async def claim(escalation_id: int, who: str = Depends(staff)) -> dict:
+    async def claim(escalation_id: RowId, who: str = Depends(staff)) -> dict:
         escalation = await act(handoff.claim(escalation_id, who))
         return {"conversation": conversation_json(escalation, dt.datetime.now())}
 
     @router.post("/conversations/{escalation_id}/reply")
-    async def reply(escalation_id: int, body: ReplyIn, who: str = Depends(staff)) -> dict:
-        message = await act(handoff.reply(escalation_id, who, body.text.strip()))
+    async def reply(escalation_id: RowId, body: ReplyIn, who: str = Depends(staff)) -> dict:
+        text = body.text.strip()
+        if not text:  # blank text would reach the citizen as an empty message
+            raise HTTPException(400, "text must not be blank")
+        message = await act(handoff.reply(escalation_id, who, text))
         return {"message": asdict(message) | {"created_at": _time(message.created_at)}}
 
     @router.post("/conversations/{escalation_id}/close")
-    async def close(escalation_id: int, who: str = Depends(staff)) -> dict:
+    async def close(escalation_id: RowId, who: str = Depends(staff)) -> dict:
         escalation = await act(handoff.close(escalation_id, who))
         return {"conversation": conversation_json(escalation, dt.datetime.now())}
 
