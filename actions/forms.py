@@ -46,8 +46,12 @@ class _Validators:
             dispatcher.utter_message(response="utter_error")
             return []
 
-    def _name(self, value: Any, dispatcher: CollectingDispatcher, slot: str) -> dict:
-        name = parse_name(str(value or ""))
+    def _name(self, value: Any, dispatcher: CollectingDispatcher, slot: str, tracker: Tracker) -> dict:
+        # The entity extractor sometimes takes part of a name ("周" of "我叫周卫东", "桂兰" of "刘桂兰"):
+        # the whole message, when it is a name holding the entity, wins.
+        entity = str(value or "")
+        whole = parse_name(tracker.latest_message.get("text") or "")
+        name = whole if whole and entity in whole else parse_name(entity)
         if name is None:
             dispatcher.utter_message(response="utter_invalid_name")
         return {slot: name}
@@ -92,7 +96,7 @@ class ValidateLegalAidForm(_Validators, FormValidationAction):
         return {"la_matter": matter.key}
 
     def validate_la_name(self, value, dispatcher, tracker, domain) -> dict:
-        return self._name(value, dispatcher, "la_name")
+        return self._name(value, dispatcher, "la_name", tracker)
 
     def validate_la_phone(self, value, dispatcher, tracker, domain) -> dict:
         return self._phone(value, dispatcher, "la_phone")
@@ -145,7 +149,7 @@ class ValidateMediationForm(_Validators, FormValidationAction):
         return self._text(value, "md_facts")
 
     def validate_md_name(self, value, dispatcher, tracker, domain) -> dict:
-        return self._name(value, dispatcher, "md_name")
+        return self._name(value, dispatcher, "md_name", tracker)
 
     def validate_md_phone(self, value, dispatcher, tracker, domain) -> dict:
         return self._phone(value, dispatcher, "md_phone")

@@ -77,6 +77,10 @@ def test_legal_aid_validation(fake_services):
     assert form.validate_la_town("火星", d, tracker, {}) == {"la_town": None}
     reset = form.validate_la_confirm(False, d, tracker, {})
     assert reset["la_name"] is None and "la_matter" not in reset
+    # a name the entity extractor cut short is taken whole from the message
+    assert form.validate_la_name("周", d, make_tracker("我叫周卫东"), {}) == {"la_name": "周卫东"}
+    assert form.validate_la_name("桂兰", d, make_tracker("刘桂兰"), {}) == {"la_name": "刘桂兰"}
+    assert form.validate_la_name("张三", d, make_tracker("我叫张三，电话13800000000"), {}) == {"la_name": "张三"}
 
 
 def test_submit_legal_aid_stores_and_queues(fake_services):
