@@ -41,22 +41,28 @@ class Bm25:
             df.update(c.keys())
         n = len(docs)
         self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self._postings: dict[str, list[tuple[int, int]]] = {}
+        postings: dict[str, list[tuple[int, int]]] = {}
         for doc_id, c in enumerate(tokenised):
             for term, tf in c.items():
-                self._postings.setdefault(term, []).append((doc_id, tf))
+                postings.setdefault(term, []).append((doc_id, tf))
+        # Each term's documents and their BM25 weights, precomputed: a query is then a few vectorised
+        # additions (pure-Python loops over postings cost 140 ms per query at 100k rows).
+        norm = k1 * (1 - b + b * self._lengths / self._avg)
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for term, pairs in postings.items():
+            ids = np.fromiter((d for d, _ in pairs), dtype=np.int32, count=len(pairs))
+            tfs = np.fromiter((tf for _, tf in pairs), dtype=np.float32, count=len(pairs))
+            self._postings[term] = ids, (self._idf[term] * tfs * (k1 + 1) / (tfs + norm[ids])).astype(np.float32)
         self.size = n
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for the query."""
         out = np.zeros(self.size, dtype=np.float32)
         for term, qtf in Counter(char_ngrams(query)).items():
-            idf = self._idf.get(term)
-            if idf is None:
-                continue
-            for doc_id, tf in self._postings[term]:
-                norm = tf + self.k1 * (1 - self.b + self.b * self._lengths[doc_id] / self._avg)
-                out[doc_id] += idf * tf * (self.k1 + 1) / norm * min(qtf, 2)
+            found = self._postings.get(term)
+            if found is not None:
+                ids, weights = found
+                out[ids] += weights * min(qtf, 2)  # a term's documents are distinct
         return out
 
     def normalised_scores(self, query: str) -> np.ndarray:

@@ -66,7 +66,7 @@ class FaqIndex:
     # ---- building -------------------------------------------------------------------------
     @classmethod
     def build(cls, kb: KnowledgeBase, embedder: Embedder, thresholds: Thresholds | None = None) -> "FaqIndex":
-        import faiss
+        from legal_triage.vector_index import build_vector_index
 
         rows, owners = [], []
         for i, entry in enumerate(kb.entries):
@@ -74,8 +74,7 @@ class FaqIndex:
                 rows.append(text)
                 owners.append(i)
         vectors = embedder.encode(rows, kind="query") if rows else np.zeros((0, embedder.dim), np.float32)
-        index = faiss.IndexFlatIP(embedder.dim)
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        index = build_vector_index(np.asarray(vectors, dtype=np.float32).reshape(-1, embedder.dim))
         return cls(list(kb.entries), np.array(owners, dtype=np.int32), rows, index, embedder.name,
                    kb.version, thresholds)
 
@@ -117,6 +116,8 @@ class FaqIndex:
         """Write the snapshot into a new version folder under ``root`` and publish it."""
         import faiss
 
+        from legal_triage.vector_index import index_kind, search_parameters
+
         root.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         folder = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
@@ -129,6 +130,7 @@ class FaqIndex:
         manifest = {
             "embedding_model": self.model_name, "kb_version": self.kb_version, "dim": self._faiss.d,
             "entries": len(self.entries), "rows": len(self.row_texts), "built_at": stamp,
+            "index": index_kind(self._faiss), "index_params": search_parameters(self._faiss),
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         final = root / f"v{stamp}-{self.kb_version}"

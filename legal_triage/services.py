@@ -66,13 +66,15 @@ def load_statute_search(settings: Settings, embedder: Embedder, use_faq: bool = 
 
 def build_services(settings: Settings) -> Services:
     """Build the real services: model, indexes and database from the settings."""
+    import faiss
     import torch
 
     from legal_triage.storage.sql import SqlCaseStore, make_engine
 
-    # Serving embeds one short question at a time, beside Rasa on the same cores (batch builds keep
-    # torch's default threads).
-    torch.set_num_threads(max(1, settings.torch_threads))
+    # Serving embeds and searches one short question at a time, beside Rasa on the same cores (batch
+    # builds keep the libraries' default threads).
+    torch.set_num_threads(max(1, settings.serving_threads))
+    faiss.omp_set_num_threads(max(1, settings.serving_threads))
     embedder = load_embedder(settings)
     topics = None
     if (settings.topic_model_dir / "manifest.json").exists():

@@ -48,9 +48,9 @@ class Settings:
     handoff_check_seconds: float = field(default_factory=lambda: float(_env("HANDOFF_CHECK_SECONDS", "30")))
     # Console cookies get the Secure flag (set when the console is served over HTTPS).
     console_secure_cookie: bool = field(default_factory=lambda: _env("CONSOLE_SECURE_COOKIE", "0") == "1")
-    # Intra-op threads of the serving embedder: one, because under concurrent load (Rasa and other
-    # requests on the same cores) torch's thread pool spins against them (measured: README, bench).
-    torch_threads: int = field(default_factory=lambda: int(_env("TORCH_THREADS", "1")))
+    # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
+    # load (Rasa and other requests on the same cores) their thread pools spin against each other.
+    serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))
     # Channels (names as the deployment documents them, without our prefix).
     telegram_bot_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_BOT_TOKEN", ""))
     telegram_base_url: str = field(

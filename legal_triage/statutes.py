@@ -109,14 +109,15 @@ class StatuteIndex:
 
     def __init__(self, articles: list[Article], vectors: np.ndarray, model_name: str, fingerprint: str,
                  weights: StatuteWeights | None = None) -> None:
-        import faiss
+        from legal_triage.vector_index import build_vector_index
 
         self.articles = articles
         self.model_name = model_name
         self.fingerprint = fingerprint
         self.weights = weights or StatuteWeights()
-        self._faiss = faiss.IndexFlatIP(vectors.shape[1])
-        self._faiss.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        # kept for save(): an approximate index cannot always give its vectors back
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._faiss = build_vector_index(self._vectors)
         self._bm25 = Bm25([_passage(a) for a in articles])
         self._position = {(a.law, a.number): i for i, a in enumerate(articles)}
         self._aliases = dict(LAW_ALIASES)
@@ -195,7 +196,7 @@ class StatuteIndex:
         """Write atomically: a temporary folder renamed over the old one."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".statutes-", dir=folder.parent))
-        np.save(tmp / "vectors.npy", self._faiss.reconstruct_n(0, self._faiss.ntotal), allow_pickle=False)
+        np.save(tmp / "vectors.npy", self._vectors, allow_pickle=False)
         (tmp / "articles.json").write_text(json.dumps([[a.law, a.number] for a in self.articles], ensure_ascii=False),
                                            encoding="utf-8")
         manifest = {"embedding_model": self.model_name, "laws_fingerprint": self.fingerprint,
