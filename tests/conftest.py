@@ -107,3 +107,19 @@ def postgres_schema():
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def module_engine(request, tmp_path_factory):
+    """A migrated database for a whole test module: a SQLite file, and a PostgreSQL schema."""
+    from legal_triage.storage.sql import make_engine, upgrade
+
+    if request.param == "postgres":
+        with postgres_schema() as engine:
+            yield engine
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('module_db') / 'cases.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()

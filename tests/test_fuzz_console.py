@@ -18,6 +18,7 @@ import yaml
 from fastapi.testclient import TestClient
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 
 from legal_triage import kb
 from legal_triage.console.accounts import Accounts, Role
@@ -27,9 +28,8 @@ from legal_triage.laws import StatuteLibrary
 from legal_triage.outbound import Outbound, RecordingSender, WebOutbox
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS
 from legal_triage.settings import PROJECT_ROOT, Settings
-from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
+from legal_triage.storage.sql import SqlCaseStore
 from legal_triage.web.app import create_app
-from tests.conftest import postgres_schema
 from tests.fuzz import (CHINESE, FUZZ, HTML, HTML_PAYLOADS, PARAM, SHORT_TEXT, SQL, TEXT, FuzzRasa, escaped_in, mostly,
                         no_trace)
 from tests.test_console import PASSWORD, login
@@ -54,33 +54,20 @@ def small_kb(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path_factory):
-    if request.param == "postgres":
-        with postgres_schema() as engine:
-            yield engine
-        return
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz_console') / 'console.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def console(engine, small_kb, tmp_path_factory):
+def console(module_engine: Engine, small_kb, tmp_path_factory):
     """The app with an admin signed in (``console.csrf``), one claimed conversation, and a login-only client."""
-    accounts = Accounts(engine)
+    accounts = Accounts(module_engine)
     for name, role in (("admin", Role.ADMIN), ("wang", Role.STAFF)):
         accounts.create(name, PASSWORD, role, display_name=name.upper())
-    store, rasa = SqlCaseStore(engine), FuzzRasa()
+    store, rasa = SqlCaseStore(module_engine), FuzzRasa()
     handoff = Handoff(store, Outbound({"web": WebOutbox(store), "tg": RecordingSender()}), rasa, HandoffPolicy())
     root = tmp_path_factory.mktemp("fuzz_console_data")
     app = create_app(Settings(knowledge_base_dir=small_kb, models_dir=root / "models", data_dir=root),
                      rasa=rasa, handoff=handoff, accounts=accounts)
     client = TestClient(app, follow_redirects=False)
     client.csrf = login(client, "admin")
-    client.store, client.accounts, client.engine = store, accounts, engine
+    client.store, client.accounts, client.module_engine = store, accounts, module_engine
     client.escalation = store.add_escalation(Escalation(sender_id=f"web:{uuid.uuid4()}", reason="request", priority=1))
     claimed = client.post(f"/console/escalations/{client.escalation.id}/claim", data={"csrf": client.csrf})
     assert claimed.status_code == 303

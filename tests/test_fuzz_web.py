@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 
 from legal_triage.console.accounts import Accounts
 from legal_triage.domain import Escalation
@@ -23,9 +24,8 @@ from legal_triage.handoff import Handoff, HandoffPolicy
 from legal_triage.outbound import Outbound, WebOutbox
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS
 from legal_triage.settings import Settings
-from legal_triage.storage.sql import SqlCaseStore, make_engine, upgrade
+from legal_triage.storage.sql import SqlCaseStore
 from legal_triage.web.app import UNSAVABLE, create_app
-from tests.conftest import postgres_schema
 from tests.fuzz import (CONTENT_TYPES, FUZZ, HEADER, JSON, PARAM, RAW_BODY, TEXT, FuzzRasa, dumps, fits_in_url,
                         json_error, no_trace)
 
@@ -33,28 +33,15 @@ STAFF_TOKEN = "tok-alice-7f3a9c"
 WEB_SENDER = re.compile(r"^web:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path_factory):
-    if request.param == "postgres":
-        with postgres_schema() as engine:
-            yield engine
-        return
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz_web') / 'web.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def web(engine, tmp_path_factory):
+def web(module_engine: Engine, tmp_path_factory):
     """One app for the whole module (building it per example would dominate the run time)."""
     root = tmp_path_factory.mktemp("fuzz_web_data")
-    store, rasa = SqlCaseStore(engine), FuzzRasa()
+    store, rasa = SqlCaseStore(module_engine), FuzzRasa()
     handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
     settings = Settings(data_dir=root, models_dir=root / "models", staff_tokens=f"alice:{STAFF_TOKEN}")
-    client = TestClient(create_app(settings, rasa=rasa, handoff=handoff, accounts=Accounts(engine)))
-    client.rasa, client.store, client.postgres = rasa, store, engine.dialect.name == "postgresql"
+    client = TestClient(create_app(settings, rasa=rasa, handoff=handoff, accounts=Accounts(module_engine)))
+    client.rasa, client.store, client.postgres = rasa, store, module_engine.dialect.name == "postgresql"
     return client
 
 
