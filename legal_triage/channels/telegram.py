@@ -318,7 +318,8 @@ def in_chat_order(handler: Handler) -> Handler:
         chat, state = update.effective_chat, _state(context)
         if chat is None:
             return
-        key = f"tg:update:{update.update_id}"
+        # update ids are per bot (the token starts with the bot's id): bots may share a database
+        key = f"tg:{context.bot.token.partition(':')[0]}:update:{update.update_id}"
         async with state.locks.hold(chat.id):
             if state.deliveries is not None and already_delivered(state.deliveries, key):
                 log_event(logger, "telegram_duplicate", sender_id(chat.id))
@@ -370,7 +371,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     with contextlib.suppress(TelegramError):  # stops the client's spinner; a stale query must not block the answer
         await query.answer()
-    payload = _state(context).buttons.payload(query.data or "")
+    # our keys are strings; anything else (a forged or foreign update) is an unknown button
+    payload = _state(context).buttons.payload(query.data) if isinstance(query.data, str) else None
     if payload is None:
         log_event(logger, "telegram_button_unknown", sender_id(update.effective_chat.id))
         await context.bot.send_message(update.effective_chat.id, EXPIRED_BUTTON)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import socket
 import threading
 import time
@@ -66,7 +67,9 @@ class FakeTelegram:
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._updates: list[dict] = []
-        self._update_ids = itertools.count(1)
+        # Telegram's update ids increase from a number of its choosing; two fakes in one test run
+        # must not hand out the same ones (the delivery log would take them for redeliveries).
+        self._update_ids = itertools.count(random.randint(1, 2**30))
         self._message_ids = itertools.count(1000)
         self._closing = False
         self._server: uvicorn.Server | None = None

@@ -34,10 +34,11 @@ def test_personal_data_reaches_no_log(stack, web_url, channels):
     # a staff member answers one of them with personal data of their own
     staff = httpx.Client(base_url=f"{channel_url}/api/staff", timeout=60,
                          headers={"Authorization": f"Bearer {next(iter(STAFF_TOKENS.values()))}"})
-    waiting = wait_until(lambda: staff.get("/conversations").json()["conversations"], 30, "a waiting conversation")
-    number = waiting[0]["id"]
-    staff.post(f"/conversations/{number}/claim")
-    staff.post(f"/conversations/{number}/reply", json={"text": f"{NAME}您好，核对一下身份证{ID_NUMBER}"})
+    mine = wait_until(lambda: [c for c in staff.get("/conversations").json()["conversations"]
+                               if c["sender_id"] == sender], 30, "the citizen's conversation in the queue")
+    staff.post(f"/conversations/{mine[0]['id']}/claim").raise_for_status()
+    staff.post(f"/conversations/{mine[0]['id']}/reply",
+               json={"text": f"{NAME}您好，核对一下身份证{ID_NUMBER}"}).raise_for_status()
     time.sleep(2)  # let every process write what it would
 
     logs = {path.name: path.read_text(encoding="utf-8", errors="replace") for path in stack.tmp.glob("*.log")}
