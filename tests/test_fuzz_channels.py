@@ -372,6 +372,8 @@ def _button_with_data(data) -> bytes:
 @example(body=b'{"update_id": 1}', content_type="application/json")
 @example(body=b'{"update_id": 0, "message": {"message_id": 0, "date": 0}}', content_type="application/json")
 @example(body=_button_with_data([None]), content_type="application/json")  # found in CI: a TypeError
+@example(body=b'{"message": {"message_id": 0, "date": 0, "chat": {"id": 0, "type": "private"}, "text": [null]},'
+              b' "update_id": 0}', content_type="application/json")  # found in CI: a TypeError
 def test_telegram_any_body_with_the_right_secret_never_crashes(run, telegram, body, content_type):
     errors, apologies, seen = len(telegram.errors), len(telegram.apologies), len(telegram.gateway.seen)
     response, updates = post_update(run, telegram, body, content_type=content_type)

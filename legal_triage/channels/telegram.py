@@ -285,6 +285,8 @@ async def _show(context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: Seque
 
 async def _converse(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, kind: str) -> None:
     """Send ``text`` through the gateway as the citizen and show the replies."""
+    if not isinstance(text, str):  # the Bot API's types are not checked on the way in: a forged update
+        text = ""
     chat_id = update.effective_chat.id
     sender = sender_id(chat_id)
     with contextlib.suppress(TelegramError):  # the typing hint is cosmetic
@@ -388,7 +390,7 @@ async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         log_event(logger, "telegram_contact_refused", sender_id(update.effective_chat.id))
         await context.bot.send_message(update.effective_chat.id, OTHERS_CONTACT)
         return
-    await _converse(update, context, local_phone(contact.phone_number), kind="contact")
+    await _converse(update, context, local_phone(str(contact.phone_number or "")), kind="contact")
 
 
 async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
