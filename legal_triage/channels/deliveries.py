@@ -21,7 +21,10 @@ class DeliveryLog(Protocol):
     def mark_delivered(self, key: str) -> None: ...
 
 
-def already_delivered(log: DeliveryLog, key: str) -> bool:
+def already_delivered(log: DeliveryLog | None, key: str) -> bool:
+    """Whether ``key`` was handled before (never, without a log)."""
+    if log is None:
+        return False
     try:
         return log.delivered(key)
     except Exception as exc:  # noqa: BLE001 - answering twice beats not answering
@@ -29,7 +32,9 @@ def already_delivered(log: DeliveryLog, key: str) -> bool:
         return False
 
 
-def mark_delivered(log: DeliveryLog, key: str) -> None:
+def mark_delivered(log: DeliveryLog | None, key: str) -> None:
+    if log is None:
+        return
     try:
         log.mark_delivered(key)
     except Exception as exc:  # noqa: BLE001

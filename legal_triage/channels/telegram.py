@@ -323,15 +323,14 @@ def in_chat_order(handler: Handler) -> Handler:
         # update ids are per bot (the token starts with the bot's id): bots may share a database
         key = f"tg:{context.bot.token.partition(':')[0]}:update:{update.update_id}"
         async with state.locks.hold(chat.id):
-            if state.deliveries is not None and already_delivered(state.deliveries, key):
+            if already_delivered(state.deliveries, key):
                 log_event(logger, "telegram_duplicate", sender_id(chat.id))
                 return
             try:
                 await handler(update, context)
             except Exception as exc:  # noqa: BLE001 - translated once, here, while the chat is still ours
                 await _apologise(update, context, exc)
-            if state.deliveries is not None:
-                mark_delivered(state.deliveries, key)
+            mark_delivered(state.deliveries, key)
 
     return wrapped
 

@@ -335,15 +335,14 @@ class WeChatConversation:
         key = _retry_key(message)
         # In-flight retries are caught in memory; the delivery log also remembers what was handled
         # before a restart or by another instance.
-        if not self.seen.add(key) or (self.deliveries is not None and already_delivered(self.deliveries, key)):
+        if not self.seen.add(key) or already_delivered(self.deliveries, key):
             log_event(logger, "wechat_duplicate", sender_id, kind=kind)
             return SUCCESS, []
         log_event(logger, "wechat_in", sender_id, kind=kind)
         try:
             return await self._answer(message, sender_id)
         finally:
-            if self.deliveries is not None:
-                mark_delivered(self.deliveries, key)
+            mark_delivered(self.deliveries, key)
 
     async def _answer(self, message: Any, sender_id: str) -> tuple[str, list[str]]:
         if message.type == "text":
