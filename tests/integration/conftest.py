@@ -112,6 +112,19 @@ def patient_wait(driver, timeout: float = 60):
     return WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,))
 
 
+def follow(driver, target, timeout: float = 60) -> None:
+    """Click a link or a form button (an element, or an element id) and wait until the new page
+    has replaced the old one, so that nothing afterwards reads or types into the page being left
+    (Selenium may return from the click before the navigation has even started)."""
+    from selenium.webdriver.support import expected_conditions
+
+    page = driver.find_element("tag name", "html")
+    (driver.find_element("id", target) if isinstance(target, str) else target).click()
+    patient_wait(driver, timeout).until(
+        lambda d: expected_conditions.staleness_of(page)(d)
+        and d.execute_script("return document.readyState") == "complete")
+
+
 def emulate(driver, width: int, height: int, mobile: bool) -> None:
     # headless windows have a minimum width, so emulate the device instead of resizing
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",

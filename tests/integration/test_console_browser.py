@@ -7,7 +7,7 @@ import pytest
 
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.storage.sql import make_engine
-from tests.integration.conftest import patient_wait
+from tests.integration.conftest import follow, patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -26,13 +26,13 @@ def test_handoff_loop_through_the_console(stack, web_url, browser, desk_browser,
     assert "/console/login" in staff.current_url
     staff.find_element("id", "username").send_keys("zhang")
     staff.find_element("id", "password").send_keys("wrong-password")
-    staff.find_element("id", "login").click()
+    follow(staff, "login")
     assert "用户名或密码不对" in staff.page_source
     staff.find_element("id", "username").clear()
     staff.find_element("id", "username").send_keys("zhang")
     staff.find_element("id", "password").send_keys(PASSWORD)
     staff.save_screenshot(str(screenshots / "console_login.png"))
-    staff.find_element("id", "login").click()
+    follow(staff, "login")
     wait_staff.until(lambda d: "转人工会话" in d.title)
     before = len(staff.find_elements("css selector", "#rows tr:not(.empty)"))
 
@@ -47,21 +47,21 @@ def test_handoff_loop_through_the_console(stack, web_url, browser, desk_browser,
     wait_staff.until(lambda d: len(d.find_elements("css selector", "#rows tr:not(.empty)")) == before + 1)
     staff.save_screenshot(str(screenshots / "console_queue.png"))
 
-    staff.find_elements("css selector", "#rows tr a")[-1].click()
+    follow(staff, staff.find_elements("css selector", "#rows tr a")[-1])
     wait_staff.until(lambda d: "会话 #" in d.title)
     assert "我家宅基地被邻居占了" in staff.page_source  # the bot conversation, from Rasa's tracker
     assert "理解为：" in staff.page_source  # with what the bot understood (intent, confidence, topic, FAQ)
-    staff.find_element("id", "claim").click()
+    follow(staff, "claim")
     wait_staff.until(lambda d: d.find_elements("id", "reply-text"))
     staff.find_element("id", "reply-text").send_keys("您好，我是花石司法所张干事，请问两家的界址有没有证？")
-    staff.find_element("id", "reply").click()
+    follow(staff, "reply")
     staff.find_element("id", "note-text").send_keys("需核对宅基地使用权证")
-    staff.find_element("id", "note").click()
+    follow(staff, "note")
     wait_staff.until(lambda d: "需核对宅基地使用权证" in d.page_source)
     staff.save_screenshot(str(screenshots / "console_conversation.png"))
 
     wait_citizen.until(lambda d: any("张干事" in t for t in bubbles(d, ".row.staff .bubble")))
     assert not any("需核对" in t for t in bubbles(citizen, ".bubble"))  # internal notes stay internal
-    staff.find_element("id", "close").click()
+    follow(staff, "close")
     wait_citizen.until(lambda d: any("小助手继续为您服务" in t for t in bubbles(d, ".row.staff .bubble")))
     citizen.save_screenshot(str(screenshots / "web_chat_after_console.png"))

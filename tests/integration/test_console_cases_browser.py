@@ -11,7 +11,7 @@ import pytest
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.domain import ApplicationStatus, LegalAidApplication, MediationBooking
 from legal_triage.storage.sql import SqlCaseStore, make_engine
-from tests.integration.conftest import patient_wait
+from tests.integration.conftest import follow, patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -42,21 +42,21 @@ def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser
     assert "/console/login" in staff.current_url
     staff.find_element("id", "username").send_keys("chen")
     staff.find_element("id", "password").send_keys(PASSWORD)
-    staff.find_element("id", "login").click()
+    follow(staff, "login")
     wait_staff.until(lambda d: "法律援助申请" in d.title)
     staff.find_element("id", "q").send_keys("花石")
-    staff.find_element("id", "search").click()
+    follow(staff, "search")
     wait_staff.until(lambda d: "q=" in d.current_url)
     assert application.reference in staff.page_source
     staff.save_screenshot(str(screenshots / "console_applications.png"))
 
-    staff.find_element("link text", application.reference).click()
+    follow(staff, staff.find_element("link text", application.reference))
     wait_staff.until(lambda d: application.reference in d.title)
     assert "13800001234" in staff.page_source  # the phone in full for staff
     staff.find_element("id", "to-reviewing").click()
     staff.find_element("id", "reason").send_keys("材料齐全，进入审查")
     staff.find_element("id", "notify").click()
-    staff.find_element("id", "change-status").click()
+    follow(staff, "change-status")
     wait_staff.until(lambda d: d.find_elements("id", "done"))
     assert not staff.find_elements("id", "warning")
     assert "材料齐全，进入审查" in staff.find_element("id", "events").text
@@ -67,7 +67,7 @@ def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser
                                      for e in d.find_elements("css selector", ".row.staff .bubble")))
     citizen.save_screenshot(str(screenshots / "web_chat_case_status.png"))
 
-    staff.find_element("id", "print-link").click()
+    follow(staff, "print-link")
     wait_staff.until(lambda d: "法律援助申请表" in d.page_source)
     staff.save_screenshot(str(screenshots / "console_application_print.png"))
 

@@ -14,7 +14,7 @@ from legal_triage.console.accounts import Accounts, Role
 from legal_triage.domain import UnansweredQuestion
 from legal_triage.settings import Settings
 from legal_triage.storage.sql import SqlCaseStore, make_engine
-from tests.integration.conftest import patient_wait
+from tests.integration.conftest import follow, patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -24,7 +24,7 @@ def sign_in(driver, url, username, wait):
     driver.get(f"{url}/console/login")
     driver.find_element("id", "username").send_keys(username)
     driver.find_element("id", "password").send_keys(PASSWORD)
-    driver.find_element("id", "login").click()
+    follow(driver, "login")
     wait.until(lambda d: "/console/login" not in d.current_url)
 
 
@@ -55,7 +55,7 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     sign_in(driver, url, "xuan", wait)
     driver.get(f"{url}/console/faq")
     driver.find_element("id", "q").send_keys(entry.paraphrases[0])
-    driver.find_element("id", "search").click()
+    follow(driver, "search")
     wait.until(lambda d: entry.id in d.find_element("id", "rows").text)
     driver.save_screenshot(str(screenshots / "console_faq_list.png"))
     driver.get(f"{url}/console/faq/{entry.id}/edit")
@@ -72,17 +72,17 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     assert driver.find_element("id", "f-citations").get_attribute("value").endswith("中华人民共和国民法典 | 1084")
     driver.save_screenshot(str(screenshots / "console_faq_edit_picker.png"))
     driver.execute_script("document.getElementById('f-citations').value = arguments[0];", citations)
-    driver.find_element("id", "save").click()
+    follow(driver, "save")
     wait.until(lambda d: d.find_elements("id", "submit"))
     draft_url = driver.current_url
-    driver.find_element("id", "submit").click()
+    follow(driver, "submit")
     wait.until(lambda d: "待审核" in d.find_element("id", "draft-status").text)
     assert not driver.find_elements("id", "approve")  # the author cannot approve
 
-    driver.find_element("css selector", ".logout button").click()
+    follow(driver, driver.find_element("css selector", ".logout button"))
     sign_in(driver, url, "chief", wait)
     driver.get(draft_url)
-    driver.find_element("id", "approve").click()
+    follow(driver, "approve")
     # the draft page reloads itself while the index builds
     patient_wait(driver, 400).until(lambda d: "已发布" in d.find_element("id", "draft-status").text)
     assert "error" not in driver.current_url
@@ -104,7 +104,7 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
 
     driver.get(f"{url}/console/faq/try")
     driver.find_element("id", "try-q").send_keys(entry.question)
-    driver.find_element("id", "try").click()
+    follow(driver, "try")
     wait.until(lambda d: d.find_elements("id", "decision"))
     assert entry.id in driver.find_element("id", "hits").text
     driver.save_screenshot(str(screenshots / "console_faq_try.png"))
@@ -112,7 +112,7 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     driver.get(f"{url}/console/faq/versions")
     assert "当前使用" in driver.page_source
     driver.save_screenshot(str(screenshots / "console_faq_versions.png"))
-    driver.find_element("link text", "与当前比较").click()
+    follow(driver, driver.find_element("link text", "与当前比较"))
     wait.until(lambda d: "版本比较" in d.title)
     assert entry.id in driver.page_source and "普法宣传组复核" in driver.page_source
     driver.save_screenshot(str(screenshots / "console_faq_diff.png"))
@@ -120,6 +120,6 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     driver.get(f"{url}/console/faq/unanswered")
     assert "网上买到假货商家不退款怎么办" in driver.page_source
     driver.save_screenshot(str(screenshots / "console_faq_unanswered.png"))
-    driver.find_elements("css selector", ".make-draft")[0].click()
+    follow(driver, driver.find_elements("css selector", ".make-draft")[0])
     wait.until(lambda d: d.find_elements("id", "f-question"))
     assert driver.find_element("id", "f-question").get_attribute("value")

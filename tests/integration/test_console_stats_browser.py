@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from legal_triage.console import stats
 from legal_triage.console.accounts import Accounts, Role
 from legal_triage.storage.sql import bookings, consultations, make_engine, unanswered_questions
-from tests.integration.conftest import emulate, patient_wait
+from tests.integration.conftest import emulate, follow, patient_wait
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -49,7 +49,7 @@ def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, scr
     assert "/console/login" in driver.current_url
     driver.find_element("id", "username").send_keys("tongji")
     driver.find_element("id", "password").send_keys(PASSWORD)
-    driver.find_element("id", "login").click()
+    follow(driver, "login")
     patient_wait(driver, 30).until(lambda d: "统计" in d.title and d.find_elements("id", "answer-rate"))
 
     first = today - dt.timedelta(days=29)
@@ -76,7 +76,7 @@ def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, scr
     driver.execute_script("document.getElementById('from').value = arguments[0];"
                           "document.getElementById('to').value = arguments[1];",
                           (today - dt.timedelta(days=2)).isoformat(), today.isoformat())
-    driver.find_element("id", "apply").click()
+    follow(driver, "apply")
     patient_wait(driver, 30).until(lambda d: f"from={(today - dt.timedelta(days=2)).isoformat()}" in d.current_url)
     assert len(driver.find_elements("css selector", "#chart-daily svg rect")) == 3
 
