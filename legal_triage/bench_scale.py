@@ -478,15 +478,15 @@ def _notes(figures: dict) -> list[str]:
     if full:
         big = full[-1]
         parts = big["faq_search"]["parts_p50_ms"]
+        share = {"dense search": parts["dense_search_top80"], "BM25": parts["bm25"],
+                 "fusion and the rest": parts["fusion_and_rest_by_difference"]}
         notes.append(
-            f"FaqIndex.search at {big['n']:,} rows: p50 {big['faq_search']['p50_ms']:.1f} ms, of which dense search "
-            f"{parts['dense_search_top80']:.2f} ms and BM25 {parts['bm25']:.1f} ms. The lexical half dominates: "
-            "Bm25.scores walks the posting list of every query n-gram in pure Python (common bigrams such as "
-            "'怎么' occur in a large share of rows), so its cost grows linearly with the rows while the dense "
-            "search stays sub-millisecond. To meet 5 ms end to end at 100k rows, score BM25 on the dense "
-            "candidates only or as a sparse matrix product."
-            + (" Larger sizes were not run: building the Python postings takes minutes and gigabytes at 1M "
-               "rows, and a query would cost ~10x more per 10x rows." if any(r["n"] > big["n"] for r in rows) else ""))
+            f"FaqIndex.search at {big['n']:,} rows: p50 {big['faq_search']['p50_ms']:.1f} ms, of which "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in share.items())
+            + f"; the largest part is {max(share, key=share.get)}. BM25 adds one precomputed numpy posting array "
+            "per query n-gram, so its cost grows with the rows that share the query's n-grams."
+            + (f" The full path is timed up to {big['n']:,} rows only: larger sizes time the vector indexes "
+               "alone." if any(r["n"] > big["n"] for r in rows) else ""))
     threads = figures["settings"]["build_threads"]
     slow = [(r["n"], r["kinds"]["flat"]) for r in rows if "flat" in r["kinds"]]
     if threads > 1 and slow:
