@@ -41,11 +41,10 @@ def read_back(application: LegalAidApplication) -> str:
 
 
 def submit(store: CaseStore, application: LegalAidApplication) -> LegalAidApplication:
-    """Store the application and queue it for staff."""
-    stored = store.add_application(application)
-    store.add_escalation(Escalation(sender_id=stored.sender_id, reason="intake", priority=1, town=stored.town,
-                                    context={"reference": stored.reference, "kind": "legal_aid"}))
-    return stored
+    """Store the application and queue it for staff, in one transaction."""
+    return store.add_application(application, escalation=Escalation(
+        sender_id=application.sender_id, reason="intake", priority=1, town=application.town,
+        context={"kind": "legal_aid"}))
 
 
 def confirmation_text(application: LegalAidApplication, directory: ServiceDirectory) -> str:

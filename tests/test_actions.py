@@ -94,7 +94,7 @@ def test_submit_legal_aid_stores_and_queues(fake_services):
 
 
 def test_a_database_that_is_down_keeps_the_answers_and_asks_to_submit_again(fake_services, monkeypatch):
-    def unavailable(_application):
+    def unavailable(_application, escalation=None):
         raise StorageUnavailableError()
 
     monkeypatch.setattr(fake_services.store, "add_application", unavailable)

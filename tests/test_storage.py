@@ -86,6 +86,26 @@ def test_escalations_are_queued_emergencies_first(store):
     assert queue[0].context == {"la_town": "花石镇"} and queue[0].id is not None
 
 
+def test_an_application_and_its_place_in_the_staff_queue_are_stored_together(store, monkeypatch):
+    queue = Escalation(sender_id="web:a", reason="intake", priority=1, context={"kind": "legal_aid"})
+    stored = store.add_application(application(), escalation=queue)
+    assert [e.context for e in store.escalations()] == [{"kind": "legal_aid", "reference": stored.reference}]
+    if isinstance(store, InMemoryCaseStore):
+        return  # one lock: nothing can fail half-way
+
+    def queue_write_fails(*_):
+        raise RuntimeError("queue write failed")
+
+    # the queue entry cannot be written: the application (and its number) is not kept either, so
+    # the citizen's retry stores exactly one
+    monkeypatch.setattr(SqlCaseStore, "_insert_escalation", staticmethod(queue_write_fails))
+    with pytest.raises(RuntimeError):
+        store.add_application(application("web:b"), escalation=queue)
+    monkeypatch.undo()
+    again = store.add_application(application("web:b"), escalation=queue)
+    assert again.reference.endswith("-0002") and store.find(again.reference).sender_id == "web:b"
+    assert [e.context["reference"] for e in store.escalations()] == [stored.reference, again.reference]
+
 def test_handoff_lifecycle_claims_once_and_tells_once(store):
     first = store.add_escalation(Escalation(sender_id="tg:42", reason="request", priority=1))
     assert store.open_escalation("tg:42").id == first.id and store.open_escalation("tg:43") is None

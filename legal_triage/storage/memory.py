@@ -10,7 +10,7 @@ from datetime import datetime
 from legal_triage.domain import (Consultation, ConversationMessage, Escalation, LegalAidApplication, MediationBooking,
                                  UnansweredQuestion)
 from legal_triage.errors import SlotUnavailableError
-from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
+from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
 
 
 class InMemoryCaseStore:
@@ -34,11 +34,14 @@ class InMemoryCaseStore:
         self._counters[key] += 1
         return make_reference(prefix, now.date(), self._counters[key]), now
 
-    def add_application(self, application: LegalAidApplication) -> LegalAidApplication:
+    def add_application(self, application: LegalAidApplication,
+                        escalation: Escalation | None = None) -> LegalAidApplication:
         with self._lock:
             ref, now = self._next(APPLICATION_PREFIX)
             stored = dataclasses.replace(application, reference=ref, created_at=now)
             self._records[ref] = stored
+            if escalation is not None:
+                self._queue(with_reference(escalation, ref))
             return stored
 
     def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
@@ -56,11 +59,14 @@ class InMemoryCaseStore:
         with self._lock:
             return {s: self._usage[(committee_id, s)] for s in starts}
 
+    def _queue(self, escalation: Escalation) -> Escalation:
+        stored = dataclasses.replace(escalation, id=len(self._escalations) + 1, created_at=self._clock())
+        self._escalations.append(stored)
+        return stored
+
     def add_escalation(self, escalation: Escalation) -> Escalation:
         with self._lock:
-            stored = dataclasses.replace(escalation, id=len(self._escalations) + 1, created_at=self._clock())
-            self._escalations.append(stored)
-            return stored
+            return self._queue(escalation)
 
     def find(self, reference: str) -> LegalAidApplication | MediationBooking | None:
         with self._lock:

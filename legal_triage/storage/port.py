@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from typing import Protocol
 
@@ -17,9 +18,19 @@ def make_reference(prefix: str, day: date, number: int) -> str:
     return f"{prefix}-{day:%Y%m%d}-{number:04d}"
 
 
+def with_reference(escalation: Escalation, reference: str) -> Escalation:
+    """The escalation that queues a record for staff, pointing at the record's reference."""
+    return dataclasses.replace(escalation, context={**escalation.context, "reference": reference})
+
+
 class CaseStore(Protocol):
-    def add_application(self, application: LegalAidApplication) -> LegalAidApplication:
-        """Store an application and return it with its reference number."""
+    def add_application(self, application: LegalAidApplication,
+                        escalation: Escalation | None = None) -> LegalAidApplication:
+        """Store an application and return it with its reference number.
+
+        ``escalation``, which queues the application for staff, is stored in the same transaction
+        with the reference added to its context: both are stored, or neither.
+        """
 
     def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
         """Reserve the booking's slot (never beyond ``capacity``) and store the booking.

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from legal_triage.domain import (ApplicationStatus, BookingStatus, Consultation, ConversationMessage, Escalation,
                                  LegalAidApplication, MediationBooking, UnansweredQuestion)
 from legal_triage.errors import SlotUnavailableError, StorageUnavailableError
-from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference
+from legal_triage.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
 
 metadata = MetaData()
 
@@ -261,7 +261,8 @@ class SqlCaseStore:
         number = conn.execute(select(counters.c.last).where(counters.c.key == key)).scalar_one()
         return make_reference(prefix, now.date(), number)
 
-    def add_application(self, application: LegalAidApplication) -> LegalAidApplication:
+    def add_application(self, application: LegalAidApplication,
+                        escalation: Escalation | None = None) -> LegalAidApplication:
         now = self._clock()
         with self._engine.begin() as conn:
             ref = self._next_reference(conn, APPLICATION_PREFIX, now)
@@ -270,6 +271,8 @@ class SqlCaseStore:
                 "economic_status", "eligibility_note")}
             conn.execute(insert(applications).values(reference=ref, status=application.status.value,
                                                      created_at=now, updated_at=now, **values))
+            if escalation is not None:
+                self._insert_escalation(conn, with_reference(escalation, ref), now)
         return LegalAidApplication(**values, reference=ref, status=application.status, created_at=now)
 
     def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
@@ -303,14 +306,18 @@ class SqlCaseStore:
         used = {r.slot_start: r.booked for r in rows}
         return {s: used.get(s, 0) for s in starts}
 
+    @staticmethod
+    def _insert_escalation(conn, escalation: Escalation, now: datetime) -> int:
+        return conn.execute(insert(escalations).values(
+            sender_id=escalation.sender_id, reason=escalation.reason, priority=escalation.priority,
+            topic=escalation.topic, town=escalation.town,
+            context=json.dumps(escalation.context, ensure_ascii=False), status=escalation.status,
+            created_at=now)).inserted_primary_key[0]
+
     def add_escalation(self, escalation: Escalation) -> Escalation:
         now = self._clock()
         with self._engine.begin() as conn:
-            new_id = conn.execute(insert(escalations).values(
-                sender_id=escalation.sender_id, reason=escalation.reason, priority=escalation.priority,
-                topic=escalation.topic, town=escalation.town,
-                context=json.dumps(escalation.context, ensure_ascii=False), status=escalation.status,
-                created_at=now)).inserted_primary_key[0]
+            new_id = self._insert_escalation(conn, escalation, now)
         return Escalation(**{**escalation.__dict__, "id": new_id, "created_at": now})
 
     def find(self, reference: str) -> LegalAidApplication | MediationBooking | None:
