@@ -261,6 +261,12 @@ def cmd_web(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_actions(args, settings: Settings) -> int:
+    from legal_triage import action_server
+
+    return action_server.main(["-p", str(args.port)])
+
+
 def cmd_telegram(args, settings: Settings) -> int:
     from legal_triage.channels import telegram
 
@@ -362,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = group("db", "database")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
+    actions = sub.add_parser("actions", help="run the action server (rasa-sdk; loads the models at start)")
+    actions.add_argument("-p", "--port", type=int, default=5055)
+    actions.set_defaults(func=cmd_actions)
     sub.add_parser("web", help="run the web app (web chat, health)").set_defaults(func=cmd_web)
     sub.add_parser("telegram", help="run the Telegram worker (TELEGRAM_BOT_TOKEN)").set_defaults(func=cmd_telegram)
     sub.add_parser("chat", help="chat with the running bot in the terminal").set_defaults(func=cmd_chat)

@@ -23,7 +23,7 @@ def ensure_action_logging() -> None:
     """Give our loggers a handler inside the action server.
 
     The action server's entry point is rasa-sdk's own, and its Sanic worker process does not
-    inherit logging set up elsewhere, so the first action calls this (idempotent).
+    inherit logging set up elsewhere, so the warm-up and every action call this (idempotent).
     """
     root = logging.getLogger("legal_triage")
     if not root.handlers:

@@ -98,8 +98,7 @@ class Stack:
     def start_actions(self, name: str = "actions", port: int | None = None) -> None:
         """Start an action server; another instance needs its own ``name`` and ``port``."""
         port = port or self.action_port
-        self._spawn(name, [str(ROOT / ".venv/app/bin/python"), "-m", "rasa_sdk", "--actions", "actions",
-                           "-p", str(port)],
+        self._spawn(name, [str(ROOT / ".venv/app/bin/legal-triage"), "actions", "-p", str(port)],
                     f"http://127.0.0.1:{port}/health")
 
     def start_rasa(self, name: str = "rasa", port: int | None = None, endpoints: str = "endpoints.yml") -> None:

@@ -17,7 +17,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 mkdir -p "$LEGAL_TRIAGE_DATA_DIR/logs"
-setsid .venv/app/bin/python -m rasa_sdk --actions actions -p "$ACTION_PORT" \
+setsid .venv/app/bin/legal-triage actions -p "$ACTION_PORT" \
   > "$LEGAL_TRIAGE_DATA_DIR/logs/actions.log" 2>&1 & pids+=($!)
 setsid .venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
   --model "$model" --endpoints endpoints.yml --credentials credentials.yml \

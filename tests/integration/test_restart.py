@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from legal_triage.settings import Settings
 from legal_triage.stack import RASA_TOKEN
 from legal_triage.web.app import create_app
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +32,14 @@ def test_form_survives_restarts_of_rasa_and_the_action_server(stack):
     stack.say(sender, "我要申请法律援助")
     stack.say(sender, "1")
     assert "手机" in texts(stack.say(sender, "我叫赵大山"))
+    actions_log = stack.tmp / "actions.log"
+    warmed = actions_log.read_text(errors="replace").count("warm_up_done")
     stack.stop("rasa")
     stack.stop("actions")
     stack.start_actions()
+    # the new action server loads its models at start, before any citizen writes
+    wait_until(lambda: actions_log.read_text(errors="replace").count("warm_up_done") == warmed + 1,
+               what="the action server's warm-up")
     stack.start_rasa()
     assert "乡镇" in texts(stack.say(sender, "13700001111"))  # the form went on where it was
     stack.say(sender, "射埠镇")
