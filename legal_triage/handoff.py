@@ -32,6 +32,10 @@ class ConflictError(LegalTriageError):
     default_message = "the conversation is not in a state that allows this"
 
 
+class BlankTextError(LegalTriageError):
+    default_message = "text must not be blank"  # it would reach the citizen as an empty message
+
+
 @dataclass(frozen=True)
 class OfficeHours:
     """When staff answer the queue. Unknown (``待填写`` in the directory) until the bureau fills it in."""
@@ -176,6 +180,8 @@ class Handoff:
         return escalation
 
     async def reply(self, escalation_id: int, staff: str, text: str) -> ConversationMessage:
+        if not text.strip():
+            raise BlankTextError()
         escalation = self.get(escalation_id)
         if escalation.status != "claimed" or escalation.assignee != staff:
             raise ConflictError("claim the conversation before replying")
@@ -197,6 +203,8 @@ class Handoff:
 
     def note(self, escalation_id: int, staff: str, text: str) -> ConversationMessage:
         """An internal note for colleagues; never sent to the citizen."""
+        if not text.strip():
+            raise BlankTextError()
         escalation = self.get(escalation_id)
         return self.store.add_message(ConversationMessage(escalation.id, "note", text, staff))
 

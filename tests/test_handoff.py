@@ -8,7 +8,7 @@ import pytest
 
 from legal_triage.domain import Escalation
 from legal_triage.gateway import TOO_FAST, TRY_LATER, Gateway, RateLimit
-from legal_triage.handoff import CLOSED_NOTICE, ConflictError, Handoff, HandoffPolicy, OfficeHours
+from legal_triage.handoff import CLOSED_NOTICE, BlankTextError, ConflictError, Handoff, HandoffPolicy, OfficeHours
 from legal_triage.outbound import DeliveryError, Outbound, RecordingSender
 from legal_triage.rasa_client import BotMessage, RasaUnavailable
 from legal_triage.storage.memory import InMemoryCaseStore
@@ -109,6 +109,18 @@ async def test_claim_reply_close_reach_the_citizen_channel(world):
     assert [m.text for _, m in sender.sent][1:] == ["您好，请讲", CLOSED_NOTICE]
     assert rasa.resumed == ["tg:7"] and handoff.open_for("tg:7") is None
     assert [m.text for m in await gateway.handle("tg:7", "再问一个")] == ["机器人的回答"]
+
+
+async def test_blank_replies_and_notes_are_refused(world):
+    handoff, _, sender, _, _ = world
+    escalation = escalate(handoff)
+    await handoff.claim(escalation.id, "王调解员")
+    sent = len(sender.sent)
+    with pytest.raises(BlankTextError):
+        await handoff.reply(escalation.id, "王调解员", " \n\u3000")
+    with pytest.raises(BlankTextError):
+        handoff.note(escalation.id, "王调解员", "")
+    assert len(sender.sent) == sent and all(m.text.strip() for m in handoff.transcript(escalation.id))
 
 
 async def test_overdue_requests_are_told_once_when_to_expect_an_answer(world):

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from legal_triage.console.accounts import (PERMISSIONS, ROLE_LABELS, AccountError, Accounts, LoginThrottled, Role,
                                           Session)
 from legal_triage.errors import LegalTriageError, NotFoundError
-from legal_triage.handoff import ConflictError, Handoff
+from legal_triage.handoff import BlankTextError, ConflictError, Handoff
 from legal_triage.outbound import CHANNELS
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from legal_triage.web.staff import STATUSES, RowId, conversation_json
@@ -197,21 +197,19 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
             if action == "claim":
                 await handoff.claim(escalation_id, who)
             elif action == "reply":
-                if not text:
-                    raise ConflictError("回复内容不能为空")
                 await handoff.reply(escalation_id, who, text)
             elif action == "note":
-                if not text:
-                    raise ConflictError("备注内容不能为空")
                 handoff.note(escalation_id, who, text)
             elif action == "close":
                 await handoff.close(escalation_id, who)
             accounts.audit(who, action, f"escalation:{escalation_id}", None)
         except NotFoundError:
             raise HTTPException(404, "没有这个会话") from None
+        except BlankTextError:
+            error = "回复内容不能为空" if action == "reply" else "备注内容不能为空"
         except ConflictError as exc:
             error = {"claim": "这个会话已被别人接待", "reply": "请先接待（领取）这个会话再回复",
-                     "close": "这个会话正由别人接待"}.get(action, str(exc)) if "不能为空" not in str(exc) else str(exc)
+                     "close": "这个会话正由别人接待"}.get(action, str(exc))
         except (RasaUnavailable, LegalTriageError):
             error = "操作没有完成（机器人服务暂时不可用），请稍后再试"
         target = f"/console/escalations/{escalation_id}" + (f"?error={quote(error)}" if error else "")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from legal_triage.domain import Escalation
 from legal_triage.errors import NotFoundError
-from legal_triage.handoff import ConflictError, Handoff
+from legal_triage.handoff import BlankTextError, ConflictError, Handoff
 from legal_triage.outbound import CHANNELS
 from legal_triage.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 
@@ -102,6 +102,8 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
     async def act(coro) -> dict:
         try:
             result = await coro
+        except BlankTextError as exc:
+            raise HTTPException(400, str(exc)) from None
         except ConflictError as exc:
             raise HTTPException(409, str(exc)) from None
         except NotFoundError as exc:
@@ -117,10 +119,7 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
 
     @router.post("/conversations/{escalation_id}/reply")
     async def reply(escalation_id: RowId, body: ReplyIn, who: str = Depends(staff)) -> dict:
-        text = body.text.strip()
-        if not text:  # blank text would reach the citizen as an empty message
-            raise HTTPException(400, "text must not be blank")
-        message = await act(handoff.reply(escalation_id, who, text))
+        message = await act(handoff.reply(escalation_id, who, body.text.strip()))
         return {"message": asdict(message) | {"created_at": _time(message.created_at)}}
 
     @router.post("/conversations/{escalation_id}/close")
