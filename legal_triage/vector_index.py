@@ -20,8 +20,8 @@ All vectors are L2-normalised float32 embeddings compared by inner product (= co
   less recall per millisecond than HNSW; it stays available as ``kind="ivf"``.
 
 Search-time parameters are stored in the index itself (faiss writes HNSW ``efSearch`` and IVF
-``nprobe`` with the index), so an index read back with ``faiss.read_index`` searches with the tuned
-setting; ``prepare_for_search`` is there for indexes written before a re-tuning.
+``nprobe`` with the index), so an index read back with ``faiss.read_index`` searches with the
+setting it was built with; after a re-tuning, ``legal-triage kb build --force`` applies the new one.
 
 faiss is imported inside the functions: importing this module costs nothing.
 """
@@ -168,19 +168,3 @@ def search_parameters(index: "faiss.Index") -> dict[str, int]:
         return {"nlist": int(index.nlist), "nprobe": int(index.nprobe)}
     return {}
 
-
-def prepare_for_search(index: "faiss.Index", ef_search: int | None = None, nprobe: int | None = None) -> "faiss.Index":
-    """Apply the current search-time setting to a loaded index (a no-op for flat search).
-
-    Not needed for an index built by this module (faiss persists the setting); useful when the
-    constants were re-tuned after an index was written.
-    """
-    import faiss
-
-    # ``downcast_index`` returns a non-owning view: modify through it, return the caller's object
-    view = faiss.downcast_index(index)
-    if isinstance(view, faiss.IndexHNSW):
-        view.hnsw.efSearch = ef_search or hnsw_ef_search(view.ntotal)
-    elif isinstance(view, faiss.IndexIVF):
-        view.nprobe = min(nprobe or IVF_NPROBE, view.nlist)
-    return index

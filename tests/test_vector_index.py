@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from legal_triage import vector_index
+from legal_triage.bench_scale import recall_at_k
 from legal_triage.embedding import HashingEmbedder
 from legal_triage.retrieval import FaqIndex
 from legal_triage.statutes import StatuteIndex, library_fingerprint
-from legal_triage.vector_index import build_vector_index, choose_kind, index_kind, prepare_for_search
+from legal_triage.vector_index import build_vector_index, choose_kind, index_kind
 
 
 def clustered_unit_vectors(n: int, dim: int = 64, clusters: int = 40, spread: float = 0.35,
@@ -21,10 +22,6 @@ def clustered_unit_vectors(n: int, dim: int = 64, clusters: int = 40, spread: fl
 
 def exact_top(data: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
     return np.argsort(-(queries @ data.T), axis=1)[:, :k]
-
-
-def recall(found: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)]))
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +62,10 @@ def test_the_threshold_is_read_when_called(data, monkeypatch):
 def test_approximate_recall_against_exact(data, queries, kind):
     exact = exact_top(data, queries)
     flat_sims, flat_ids = build_vector_index(data, "flat").search(queries, 10)
-    assert recall(flat_ids, exact) > 0.99  # the reference itself is exact
+    assert recall_at_k(flat_ids, exact) > 0.99  # the reference itself is exact
     index = build_vector_index(data, kind)
     sims, ids = index.search(queries, 10)
-    assert recall(ids, exact) >= 0.9
+    assert recall_at_k(ids, exact) >= 0.9
     # scores are inner products (largest first), as with flat search
     assert np.all(np.diff(sims, axis=1) <= 1e-6)
     np.testing.assert_allclose(sims[:, 0], flat_sims[:, 0], atol=1e-4)
@@ -80,7 +77,7 @@ def test_a_starved_search_setting_loses_recall(data, queries, kind, starved):
     """The recall test can fail: a tiny graph or candidate list misses neighbours."""
     exact = exact_top(data, queries)
     _, ids = build_vector_index(data, kind, **starved).search(queries, 10)
-    assert recall(ids, exact) < 0.9
+    assert recall_at_k(ids, exact) < 0.9
 
 
 @pytest.mark.parametrize("kind,setting", [("hnsw", "efSearch"), ("ivf", "nprobe")])
@@ -92,10 +89,6 @@ def test_search_setting_survives_write_and_read(tmp_path, data, queries, kind, s
     assert index_kind(loaded) == kind
     assert vector_index.search_parameters(loaded)[setting] == (7 if kind == "ivf" else 77)
     np.testing.assert_array_equal(loaded.search(queries, 10)[1], index.search(queries, 10)[1])
-    same = prepare_for_search(loaded)
-    assert same is loaded
-    assert vector_index.search_parameters(loaded)[setting] == (vector_index.IVF_NPROBE if kind == "ivf"
-                                                              else vector_index.hnsw_ef_search(len(data)))
 
 
 def test_default_build_stores_the_tuned_setting(tmp_path, data):
