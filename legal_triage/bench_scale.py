@@ -60,7 +60,8 @@ K = 10
 #: Stop timing single queries of one index after this many seconds (once MIN_TIMED are done).
 LATENCY_BUDGET_S = 30.0
 MIN_TIMED = 200
-#: The full FaqIndex.search path is timed up to this many rows (pure-Python BM25 beyond is minutes).
+#: The full FaqIndex.search path is timed up to this many rows (beyond, writing and tokenising the
+#: synthetic texts for its BM25 postings takes minutes).
 FULL_PATH_MAX_ROWS = 100_000
 FULL_PATH_QUERIES = 200
 ROWS_PER_ENTRY = 8
@@ -499,9 +500,9 @@ def _notes(figures: dict) -> list[str]:
                "one query per request should call faiss.omp_set_num_threads(1)." if multi > 1.2 * flat["p50_ms"]
                else "."))
     load = figures["settings"].get("load_average_1min", {})
-    notes.append(f"The machine was shared during the run (1-min load average {load.get('start')} at the start, "
-                 f"{load.get('end')} at the end, on {threads} cores): p99 values include waits for the CPU; "
-                 "p50 is the robust figure.")
+    notes.append(f"1-min load average {load.get('start')} at the start of the run and {load.get('end')} at the end, "
+                 f"on {threads} cores (the builds themselves use every core): p99 values include any wait for "
+                 "the CPU; p50 is the robust figure.")
     notes.append("Flat recall can fall a hair below 1: the reference is the batched (BLAS) search and the timed "
                  "searches use the single-query code path; near-ties at the 10th place may swap.")
     return notes
