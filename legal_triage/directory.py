@@ -106,6 +106,10 @@ class ServiceDirectory:
         names.update((c.id, c.name) for c in (self.committee_for("", t.name) for t in self.towns))
         return names
 
+    def office_names(self) -> tuple[str, ...]:
+        """Every name (and alias) of the offices the FAQ may send citizens to."""
+        return tuple(n for o in self.config.get("offices", []) for n in (o["name"], *o.get("aliases", [])))
+
     def hotline(self, name: str) -> str:
         return str(self.config["hotlines"][name])
 

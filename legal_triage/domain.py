@@ -21,10 +21,16 @@ class Citation:
     law: str
     article: int
     quote: str | None = None
+    #: "之一", "之二" … for an article inserted by amendment (刑法第一百三十三条之一); "" otherwise.
+    suffix: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.law, self.article, self.suffix)
 
     @property
     def label(self) -> str:
-        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.article}条"
+        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.article}条{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,11 @@ class FaqEntry:
     citations: tuple[Citation, ...]
     reviewed_on: date
     subtopic: str | None = None
+    #: Short structured facts for follow-up questions: materials, where, cost, time_limit.
+    facts: tuple[tuple[str, str], ...] = ()
+
+    def fact(self, name: str) -> str | None:
+        return dict(self.facts).get(name)
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -86,10 +97,15 @@ class Article:
     number: int
     text: str
     chapter: str = ""
+    suffix: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.law, self.number, self.suffix)
 
     @property
     def label(self) -> str:
-        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.number}条"
+        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.number}条{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -212,7 +228,7 @@ class Consultation:
 
     sender_hash: str
     channel: str
-    kind: str  # "confident", "suggest", "none", "statute", "chosen"
+    kind: str  # "confident", "suggest", "none", "statute", "chosen", "follow_up"
     topic: str | None = None
     town: str | None = None
     faq_id: str | None = None

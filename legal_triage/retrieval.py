@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -24,6 +25,25 @@ from legal_triage.kb import KnowledgeBase, entry_from_dict, entry_to_dict
 from legal_triage.lexical import Bm25
 
 POINTER = "current.json"
+
+#: Words that mark the asking part of a message ("…，我能分吗", "…该去哪里讨").
+_ASKING = re.compile(r"[？?]|吗|呢|怎么|怎样|咋|如何|能不能|能否|可不可以|可以不|是否|有没有|多少|哪里|哪个|哪些|哪儿|"
+                     r"什么|么子|啥|要不要|会不会|算不算|该不该|行不行|合不合法|犯法|违法吗|找谁|找哪")
+_CLAUSE = re.compile(r"[。！!？?；;，,、\n\s]+")
+
+
+def asking_part(text: str) -> str:
+    """The question inside a long message: its asking clauses and the clause before the first.
+
+    Citizens tell the story first ("我在2011年…，我们小区…") and ask last; the details should not
+    steer the ranking. A message of one or two clauses is its own question.
+    """
+    clauses = [c for c in _CLAUSE.split(text) if c]
+    if len(clauses) <= 2:
+        return text.strip()
+    asking = [i for i, c in enumerate(clauses) if _ASKING.search(c)] or [len(clauses) - 1]
+    keep = sorted({*asking, max(0, asking[0] - 1)})
+    return "，".join(clauses[i] for i in keep)
 
 
 @dataclass(frozen=True)
@@ -41,11 +61,22 @@ class Thresholds:
     margin: float = 0.04
     dense_floor: float = 0.80  # E5 cosines crowd into 0.80-0.95: rescale that band to 0-1
     dense_weight: float = 0.6
+    focus_weight: float = 0.3  # share of the asking part's score in a long message's score
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, t: Thresholds) -> np.ndarray:
     dense_scaled = np.clip((dense - t.dense_floor) / (1.0 - t.dense_floor), 0.0, 1.0)
     return t.dense_weight * dense_scaled + (1 - t.dense_weight) * np.clip(lexical, 0.0, 1.0)
+
+
+def decide(t: Thresholds, hits: list[FaqHit]) -> RetrievalResult:
+    """Confident answer, a short list of suggestions, or nothing usable (a handoff)."""
+    if not hits or hits[0].score < t.suggest:
+        return RetrievalResult(AnswerKind.NONE, tuple(hits[:3]))
+    second = hits[1].score if len(hits) > 1 else 0.0
+    if hits[0].score >= t.confident and hits[0].score - second >= t.margin:
+        return RetrievalResult(AnswerKind.CONFIDENT, tuple(hits[:3]))
+    return RetrievalResult(AnswerKind.SUGGEST, tuple(h for h in hits[:3] if h.score >= t.suggest))
 
 
 class FaqIndex:
@@ -82,34 +113,36 @@ class FaqIndex:
         return self._by_id.get(entry_id)
 
     # ---- searching ------------------------------------------------------------------------
-    def search(self, query_vector: np.ndarray, query: str, k: int = 10) -> list[FaqHit]:
-        """Rank entries for one query (its vector from the same embedder as the index)."""
-        n_rows = len(self.row_texts)
-        if n_rows == 0 or not query.strip():
-            return []
-        top = min(n_rows, max(50, k * 8))
+    def _fused(self, query_vector: np.ndarray, query: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per entry: fused score, best dense cosine over its rows, best lexical score."""
+        top = min(len(self.row_texts), max(50, k * 8))
         sims, ids = self._faiss.search(np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32), top)
         dense_entry = np.full(len(self.entries), -1.0, dtype=np.float32)
-        for sim, row in zip(sims[0], ids[0]):
-            if row >= 0:
-                owner = self.row_entry[row]
-                dense_entry[owner] = max(dense_entry[owner], sim)
+        found = ids[0] >= 0
+        np.maximum.at(dense_entry, self.row_entry[ids[0][found]], sims[0][found])
         lex_rows = self._bm25.normalised_scores(query)
         lex_entry = np.zeros(len(self.entries), dtype=np.float32)
         np.maximum.at(lex_entry, self.row_entry, lex_rows)
-        fused = fuse(dense_entry, lex_entry, self.thresholds)
+        return fuse(dense_entry, lex_entry, self.thresholds), dense_entry, lex_entry
+
+    def search(self, query_vector: np.ndarray, query: str, k: int = 10,
+               focus_vector: np.ndarray | None = None, focus: str | None = None) -> list[FaqHit]:
+        """Rank entries for one query (its vector from the same embedder as the index).
+
+        With ``focus`` (the asking part of a long message, see :func:`asking_part`) and its vector,
+        the score mixes the whole message and its question, so the story's details weigh less.
+        """
+        if len(self.row_texts) == 0 or not query.strip():
+            return []
+        fused, dense, lexical = self._fused(query_vector, query, k)
+        if focus is not None and focus_vector is not None and focus != query:
+            w = self.thresholds.focus_weight
+            fused = (1 - w) * fused + w * self._fused(focus_vector, focus, k)[0]
         order = np.argsort(-fused)[:k]
-        return [FaqHit(self.entries[i], float(fused[i]), float(dense_entry[i]), float(lex_entry[i])) for i in order]
+        return [FaqHit(self.entries[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in order]
 
     def decide(self, hits: list[FaqHit]) -> RetrievalResult:
-        """Confident answer, a short list of suggestions, or nothing usable."""
-        t = self.thresholds
-        if not hits or hits[0].score < t.suggest:
-            return RetrievalResult(AnswerKind.NONE, tuple(hits[:3]))
-        second = hits[1].score if len(hits) > 1 else 0.0
-        if hits[0].score >= t.confident and hits[0].score - second >= t.margin:
-            return RetrievalResult(AnswerKind.CONFIDENT, tuple(hits[:3]))
-        return RetrievalResult(AnswerKind.SUGGEST, tuple(h for h in hits[:3] if h.score >= t.suggest))
+        return decide(self.thresholds, hits)
 
     # ---- persistence ----------------------------------------------------------------------
     def save(self, root: Path) -> Path:
@@ -206,11 +239,12 @@ class FaqRetriever:
 
     def search(self, query: str, k: int = 10) -> list[FaqHit]:
         vector = self._embedder.encode([query], kind="query")[0]
-        return self.index.search(vector, query, k)
+        focus = asking_part(query)
+        focus_vector = self._embedder.encode([focus], kind="query")[0] if focus != query else None
+        return self.index.search(vector, query, k, focus_vector, focus)
 
     def answer(self, query: str) -> RetrievalResult:
-        index = self.index
-        return index.decide(index.search(self._embedder.encode([query], kind="query")[0], query, 10))
+        return self.index.decide(self.search(query, 10))
 
     def get(self, entry_id: str) -> FaqEntry | None:
         return self.index.get(entry_id)

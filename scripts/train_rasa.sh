@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-inputs=$(cat config.yml domain.yml $(find nlu_data -type f | sort) | sha256sum | cut -c1-16)
+inputs=$(cat config.yml domain.yml requirements/rasa.txt $(find nlu_data -type f | sort) | sha256sum | cut -c1-16)
 out=models/rasa
 if [ -f "$out/$inputs.tar.gz" ]; then
   echo "$inputs" > "$out/latest"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actions.answers import ActionAnswerQuestion, ActionChooseOption, ActionShowLegalBasis
+from actions.answers import ActionAnswerFollowup, ActionAnswerQuestion, ActionChooseOption, ActionShowLegalBasis
 from actions.forms import (NOT_SAVED, ActionAskMdSlot, ActionSubmitLegalAid, ActionSubmitMediation, ValidateLegalAidForm,
                            ValidateMediationForm)
 from actions.handoff import ActionCheckStatus, ActionEscalate, ActionHandleEmergency, ActionRequestCancel
@@ -31,6 +31,35 @@ def test_nothing_usable_clarifies_then_offers_a_human(fake_services):
     assert [(q.text, q.reason) for q in fake_services.store.unanswered()] == [("zzqq xx", "none")]
     events, messages = run_action(ActionAnswerQuestion(), make_tracker("zzqq xx", slots={"clarify_count": 1}))
     assert [b["title"] for b in messages[0]["buttons"]][0] == "转人工"
+
+
+def test_a_long_question_nothing_fits_is_handed_over_honestly(fake_services):
+    story = "我们村里去年修了一条新路，镇上的人说要收一笔钱，zzqq xx qqzz 这个是怎么回事，谁也讲不清楚"
+    events, messages = run_action(ActionAnswerQuestion(), make_tracker(story))
+    assert "转给工作人员" in messages[0]["text"] and "12348" in messages[0]["text"]
+    assert [b["title"] for b in messages[0]["buttons"]][0] == "转人工"
+    assert slot_events(events)["clarify_count"] == 0
+
+
+def _answered(fake_services, entry_id: str | None = None):
+    entries = fake_services.retriever.index.entries
+    return next(e for e in entries if (e.id == entry_id if entry_id else e.facts))
+
+
+def test_a_follow_up_is_answered_from_the_last_answer(fake_services):
+    entry = _answered(fake_services)
+    name, value = entry.facts[0]
+    asked = {"materials": "那需要什么材料", "where": "那去哪里办", "cost": "要多少钱", "time_limit": "多久能办好"}[name]
+    events, messages = run_action(ActionAnswerFollowup(), make_tracker(asked, "ask_followup",
+                                                                       {"last_faq_id": entry.id}))
+    assert value in messages[0]["text"] and entry.question in messages[0]["text"]
+    assert "受理编号" not in messages[0]["text"]
+    assert fake_services.store.consultations[-1].kind == "follow_up"
+
+
+def test_a_follow_up_without_an_answer_before_is_a_question(fake_services):
+    events, messages = run_action(ActionAnswerFollowup(), make_tracker("zzqq xx", "ask_followup"))
+    assert "具体" in messages[0]["text"]
 
 
 def test_a_question_taken_for_an_option_is_answered(fake_services):

@@ -18,8 +18,8 @@ LABOUR = "中华人民共和国劳动合同法"
 @pytest.fixture
 def small_library(library) -> StatuteLibrary:
     picked = {CODE: [1077, 1079, 1084, 1127, 680], LABOUR: [30, 38, 47, 82], "中华人民共和国律师法": [3]}
-    return StatuteLibrary({law: {n: library.article(law, n).text for n in numbers} for law, numbers in picked.items()},
-                          {(law, n): library.article(law, n).chapter for law, numbers in picked.items() for n in numbers})
+    return StatuteLibrary({law: {(n, ""): library.article(law, n).text for n in numbers} for law, numbers in picked.items()},
+                          {(law, (n, "")): library.article(law, n).chapter for law, numbers in picked.items() for n in numbers})
 
 
 @pytest.fixture

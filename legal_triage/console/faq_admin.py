@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, update
 from legal_triage import kb, kb_io, retrieval
 from legal_triage.domain import TOPICS, FaqEntry
 from legal_triage.errors import LegalTriageError, NotFoundError
-from legal_triage.laws import UNCITABLE_LAWS, StatuteLibrary, chinese_number
+from legal_triage.laws import StatuteLibrary, chinese_number
 from legal_triage.services import load_embedder
 from legal_triage.storage.sql import faq_drafts
 from legal_triage.web.staff import MAX_ID, RowId, row_id
@@ -365,14 +365,15 @@ def router(console, embedder_factory=None) -> APIRouter:
         for article in lib:
             if law and article.law != law:
                 continue
-            if article.law in UNCITABLE_LAWS:
+            if not lib.citable(article.law):
                 continue
             if number is not None:
                 hit = article.number == number
             else:
                 hit = bool(words) and all(w in article.text for w in words.split())
             if hit:
-                found.append({"law": article.law, "number": article.number, "text": article.text})
+                found.append({"law": article.law, "number": f"{article.number}{article.suffix}" if article.suffix else article.number,
+                              "text": article.text})
                 if len(found) >= 20:
                     break
         return JSONResponse({"articles": found}, headers={"Cache-Control": "no-store"})

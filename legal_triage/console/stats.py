@@ -28,7 +28,7 @@ PERMISSION = "stats"
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366
 #: Consultation kinds that count as answered (``suggest`` and ``none`` did not answer the question).
-ANSWERED_KINDS = ("confident", "statute", "chosen")
+ANSWERED_KINDS = ("confident", "statute", "chosen", "follow_up")
 #: Booking statuses that mean the dispute was mediated (what a bureau reports yearly).
 MEDIATED = ("held", "settled", "not_settled")
 APPLICATION_LABELS = {"received": "已受理", "reviewing": "审查中", "accepted": "给予援助", "rejected": "未予援助",
