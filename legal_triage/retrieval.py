@@ -135,8 +135,8 @@ class FaqIndex:
         if len(self.row_texts) == 0 or not query.strip():
             return []
         fused, dense, lexical = self._fused(query_vector, query, k)
-        if focus is not None and focus_vector is not None and focus != query:
-            w = self.thresholds.focus_weight
+        w = self.thresholds.focus_weight
+        if w > 0 and focus is not None and focus_vector is not None and focus != query:
             fused = (1 - w) * fused + w * self._fused(focus_vector, focus, k)[0]
         order = np.argsort(-fused)[:k]
         return [FaqHit(self.entries[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in order]
@@ -238,10 +238,13 @@ class FaqRetriever:
         return self._index
 
     def search(self, query: str, k: int = 10) -> list[FaqHit]:
+        index = self.index
         vector = self._embedder.encode([query], kind="query")[0]
+        if index.thresholds.focus_weight <= 0:
+            return index.search(vector, query, k)
         focus = asking_part(query)
         focus_vector = self._embedder.encode([focus], kind="query")[0] if focus != query else None
-        return self.index.search(vector, query, k, focus_vector, focus)
+        return index.search(vector, query, k, focus_vector, focus)
 
     def answer(self, query: str) -> RetrievalResult:
         return self.index.decide(self.search(query, 10))

@@ -34,7 +34,7 @@ from legal_triage.web.staff import MAX_ID, RowId, row_id
 logger = logging.getLogger(__name__)
 PERMISSION = "faq"
 STATUS_NAMES = {"draft": "草稿", "review": "待审核", "publishing": "发布中", "published": "已发布", "rejected": "已退回"}
-FIELDS = ("id", "topic", "subtopic", "question", "paraphrases", "answer", "citations", "reviewed_on")
+FIELDS = ("id", "topic", "subtopic", "question", "paraphrases", "answer", "citations", "reviewed_on", "facts")
 DECISIONS = {"confident": "直接回答", "suggest": "给出“您是想问”选项", "none": "答不上来"}
 #: Raw cosine (E5, normalised vectors) at or above which an unanswered question joins a cluster.
 #: E5 puts all Chinese questions in a narrow cone: measured on sample questions, restatements of one
@@ -324,10 +324,11 @@ def router(console, embedder_factory=None) -> APIRouter:
     async def save(request: Request, csrf: str = Form(""), editing: str = Form(""), draft_id: str = Form(""),
                    id: str = Form(""), topic: str = Form(""), subtopic: str = Form(""), question: str = Form(""),
                    paraphrases: str = Form(""), answer: str = Form(""), citations: str = Form(""),
-                   reviewed_on: str = Form("")) -> Response:
+                   reviewed_on: str = Form(""), facts: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         form = {"id": id.strip(), "topic": topic, "subtopic": subtopic, "question": question,
-                "paraphrases": paraphrases, "answer": answer, "citations": citations, "reviewed_on": reviewed_on.strip()}
+                "paraphrases": paraphrases, "answer": answer, "citations": citations, "reviewed_on": reviewed_on.strip(),
+                "facts": facts}
         known = {e.id for e in entries()}
         existing = row_id(draft_id)
         if existing is not None:
