@@ -173,7 +173,7 @@ class ActionShowLegalBasis(LegalTriageAction):
             dispatcher.utter_message(text="请先告诉我您想了解的问题，我回答后可以给您看法律依据。")
             return []
         for citation in entry.citations:
-            article = services.laws.article(citation.law, citation.article)
+            article = services.laws.article(citation.law, citation.article, citation.suffix)
             if article is not None:
                 utter_articles(dispatcher, [article])
         return []

@@ -208,7 +208,7 @@ def cmd_laws_search(args, settings: Settings) -> int:
     search = load_statute_search(settings, load_embedder(settings), use_faq=not args.lexical)
     for query in _read_queries(sys.stdin, "query"):
         hits = search.index.lexical_search(query, args.k) if args.lexical else search.search(query, args.k)
-        _emit({"query": query, "hits": [{"law": h.article.law, "article": _article_ref(h.article), "score": round(h.score, 4)}
+        _emit({"query": query, "hits": [{"law": h.article.law, "article": h.article.ref, "score": round(h.score, 4)}
                                         for h in hits]})
     return 0
 
@@ -235,11 +235,6 @@ def cmd_topics_train(args, settings: Settings) -> int:
     model.save(settings.topic_model_dir, len(examples))
     print(f"trained topic classifier on {len(examples)} examples -> {settings.topic_model_dir}")
     return 0
-
-
-def _article_ref(article) -> int | str:
-    """An article number as the FAQ writes it: 1079, or "133之一" for an inserted article."""
-    return f"{article.number}{article.suffix}" if article.suffix else article.number
 
 
 def _topic_model(settings: Settings):

@@ -29,6 +29,11 @@ class Citation:
         return (self.law, self.article, self.suffix)
 
     @property
+    def ref(self) -> int | str:
+        """The article as the FAQ, its exports and statute search write it: 1079, or "133之一"."""
+        return f"{self.article}{self.suffix}" if self.suffix else self.article
+
+    @property
     def label(self) -> str:
         return f"《{self.law.removeprefix('中华人民共和国')}》第{self.article}条{self.suffix}"
 
@@ -102,6 +107,10 @@ class Article:
     @property
     def key(self) -> tuple[str, int, str]:
         return (self.law, self.number, self.suffix)
+
+    @property
+    def ref(self) -> int | str:
+        return f"{self.number}{self.suffix}" if self.suffix else self.number
 
     @property
     def label(self) -> str:

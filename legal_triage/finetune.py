@@ -66,14 +66,16 @@ def training_examples(entries: list[FaqEntry], library: StatuteLibrary, base_que
         other = entries[int(neighbour[i])]
         for text in entry.paraphrases:
             examples.append(Example(f"query: {text}", f"query: {entry.question}", f"query: {other.question}"))
-        article = next((library.article(c.law, c.article, c.suffix) for c in entry.citations
-                        if library.article(c.law, c.article, c.suffix) is not None), None)
-        other_article = next((library.article(c.law, c.article, c.suffix) for c in other.citations
-                              if library.article(c.law, c.article, c.suffix) is not None), None)
+        article, other_article = _first_article(entry, library), _first_article(other, library)
         if article is not None and other_article is not None and other_article != article:
             examples.append(Example(f"query: {entry.question}", f"passage: {_passage(article, config)}",
                                     f"passage: {_passage(other_article, config)}"))
     return examples
+
+
+def _first_article(entry: FaqEntry, library: StatuteLibrary):
+    found = (library.article(c.law, c.article, c.suffix) for c in entry.citations)
+    return next((a for a in found if a is not None), None)
 
 
 def _passage(article, config: FinetuneConfig) -> str:

@@ -67,10 +67,6 @@ def _citation(raw: dict) -> Citation:
     return Citation(law=raw["law"], article=number, quote=raw.get("quote"), suffix=suffix)
 
 
-def article_ref(citation: Citation) -> int | str:
-    """How a citation's article is written in YAML, CSV and JSONL: 1079, or "133之一"."""
-    return f"{citation.article}{citation.suffix}" if citation.suffix else citation.article
-
 
 def schema_problems(raw: dict, where: str) -> list[Problem]:
     """Problems that prevent building an entry at all (missing or mistyped fields)."""
@@ -239,7 +235,7 @@ def entry_to_dict(entry: FaqEntry) -> dict:
         "question": entry.question,
         "paraphrases": list(entry.paraphrases),
         "answer": entry.answer,
-        "citations": [{"law": c.law, "article": article_ref(c)} | ({"quote": c.quote} if c.quote else {})
+        "citations": [{"law": c.law, "article": c.ref} | ({"quote": c.quote} if c.quote else {})
                       for c in entry.citations],
         "reviewed_on": entry.reviewed_on.isoformat(),
     }

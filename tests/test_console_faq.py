@@ -81,7 +81,7 @@ def test_bad_input_is_shown_next_to_the_fields_and_nothing_is_lost(faq):
                      citations="中华人民共和国民法典 | 99999")
     page = faq.post("/console/faq/save", data=data)
     assert page.status_code == 422
-    assert "本地电话号码" in page.text and "至少需要 6 种问法" in page.text and "没有第 99999 条" in page.text
+    assert "本地电话号码" in page.text and "至少需要 8 种问法" in page.text and "没有第 99999 条" in page.text
     assert "请拨打 0731-5678123 咨询，我们会帮你。" in page.text and "只有一种问法" in page.text
     assert faq.post("/console/faq/save", data=form_data(entry, "forged")).status_code == 400
     new = form_data(entry, csrf, editing="")  # a new entry may not reuse an id

@@ -53,6 +53,13 @@ _ZH = (
     (r"^use lowercase", "只能用小写字母、数字和“-”，3 个字符以上"),
     (r"is not one of the 20 topics", "请从 20 个领域中选择"),
     (r"^needs at least (\d+), has (\d+)", r"至少需要 \1 种问法，现有 \2 种"),
+    (r"^needs at least (\d+) long narrative ones \((\d+)-(\d+) characters\), has (\d+)",
+     r"至少需要 \1 条 \2–\3 字、像群众那样先讲经过再提问的长问法，现有 \4 条"),
+    (r"must be a mapping with keys among", "追问要点每行一条，写成“名称: 内容”，名称只能是 materials、where、cost、time_limit"),
+    (r"^(\w+) too long \((\d+) > (\d+)", r"追问要点 \1 太长（\2 字，最多 \3 字）"),
+    (r"not in force yet", "这一文本尚未施行，不能作为现行规定引用"),
+    (r"uncertain status", "效力待确认的文本只能与一部现行有效的法律一并引用"),
+    (r"not in services.yml", "答案提到的机构不在服务目录里：请用服务目录中的机构名称，或先在服务目录中登记"),
     (r"^repeats a text", "问法有重复（含与标准问题重复）"),
     (r"^is empty", "不能为空"),
     (r"^too long \((\d+) > (\d+)", r"太长（\1 字，最多 \2 字）"),
@@ -62,7 +69,7 @@ _ZH = (
     (r"at least one citation", "至少要引用一条法条"),
     (r"is outdated here", "这部法律的本地文本已过时，不能引用"),
     (r"unknown law title '(.+)'", r"没有这部法律：\1（请用“选法条”查找）"),
-    (r"^(.+) has no article (\d+)$", r"\1 没有第 \2 条"),
+    (r"^(.+) has no article (\d+)(之.)?$", r"\1 没有第 \2 条\3"),
     (r"quote not found verbatim in (.+)$", r"引文与 \1 原文不一致"),
 )
 
@@ -373,8 +380,7 @@ def router(console, embedder_factory=None) -> APIRouter:
             else:
                 hit = bool(words) and all(w in article.text for w in words.split())
             if hit:
-                found.append({"law": article.law, "number": f"{article.number}{article.suffix}" if article.suffix else article.number,
-                              "text": article.text})
+                found.append({"law": article.law, "number": article.ref, "text": article.text})
                 if len(found) >= 20:
                     break
         return JSONResponse({"articles": found}, headers={"Cache-Control": "no-store"})
