@@ -65,7 +65,7 @@ def test_save_and_load_check_model_and_texts(index, small_library, fake_embedder
     assert [h.article for h in search(loaded, fake_embedder, query)] == [h.article for h in search(index, fake_embedder, query)]
     with pytest.raises(IndexMismatchError):
         StatuteIndex.load(folder, small_library, "another-model")
-    changed = StatuteLibrary({CODE: {1077: "改过的条文"}})
+    changed = StatuteLibrary({CODE: {(1077, ""): "改过的条文"}})
     with pytest.raises(IndexMismatchError):
         StatuteIndex.load(folder, changed, fake_embedder.name)
     with pytest.raises(NotFoundError):

@@ -1,11 +1,16 @@
-"""Merge the real-style questions written per area into the dev and test splits.
+"""Merge real-style questions written per area into the dev and test splits (run once, 2026-12-01).
 
-    .venv/app/bin/python tools/split_real_style.py knowledge_base/eval/real_style/raw/*.jsonl
+    .venv/app/bin/python tools/split_real_style.py AREA.jsonl [AREA.jsonl ...]
+
+The per-area files the writers delivered are not kept: ``dev.jsonl`` and ``test.jsonl`` (with an
+``area`` field) are the record, and thresholds were chosen on that dev split. Add new questions to
+one split directly rather than re-running this, which would move questions between the splits.
 
 Each input line is ``{"query", "faq_id", "style"}``; the area is the file's name. Lines whose
 ``faq_id`` is not a published entry (nor ``none``) are refused, repeated questions dropped, and
 each question goes to dev or test by a hash of its text, per area and per answerable/none, so
-that both splits cover every area alike. Writes ``dev.jsonl`` and ``test.jsonl`` beside ``raw/``.
+that both splits cover every area alike. Writes ``dev.jsonl`` and ``test.jsonl`` into the folder
+above the inputs' folder.
 """
 
 from __future__ import annotations
