@@ -22,7 +22,9 @@ test: setup browser nginx ## set everything up, then run every test (unit, integ
 	@scripts/test.sh
 
 unit: venvs ## the unit tests alone (no Rasa, no browser; uses the built models and indexes when present)
-	@source scripts/env.sh && $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests
+	@source scripts/env.sh && \
+	  LEGAL_TRIAGE_TEST_POSTGRES_URL="$${LEGAL_TRIAGE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
+	  $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests
 
 setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
 
