@@ -38,13 +38,21 @@ def faq_message(entry: FaqEntry) -> str:
     return f"{entry.answer}\n\n法律依据：{basis}\n（回复\"法律依据\"可查看条文原文）"
 
 
+#: The buttons of a handoff: a person, or go on asking.
+HANDOFF_OFFERS = ("request_human", "continue_asking")
+
+
+def offer_buttons(offers) -> list[dict]:
+    return [OFFER_BUTTONS[o] for o in offers]
+
+
 def utter_articles(dispatcher: CollectingDispatcher, articles) -> None:
     for article in articles:
         dispatcher.utter_message(text=f"{article.label}：\n{article.text}")
 
 
 def utter_entry(dispatcher: CollectingDispatcher, entry: FaqEntry, offers: tuple[str, ...]) -> list[dict]:
-    dispatcher.utter_message(text=faq_message(entry), buttons=[OFFER_BUTTONS[o] for o in offers])
+    dispatcher.utter_message(text=faq_message(entry), buttons=offer_buttons(offers))
     return [SlotSet("last_faq_id", entry.id), SlotSet("topic", entry.topic), SlotSet("clarify_count", 0)]
 
 
@@ -79,7 +87,7 @@ class ActionAnswerQuestion(LegalTriageAction):
             entries = [h.entry for h in answer.hits]
             dispatcher.utter_message(text="您是想问：", buttons=option_buttons([e.question for e in entries]))
             return [*topic_events, SlotSet("offered_faq_ids", [e.id for e in entries])]
-        handoff_buttons = [OFFER_BUTTONS["request_human"], OFFER_BUTTONS["continue_asking"]]
+        handoff_buttons = offer_buttons(HANDOFF_OFFERS)
         if answer.related:
             dispatcher.utter_message(text="我没有找到正好回答您这个问题的解答。下面是可能相关的法律规定，仅供参考，"
                                           "不是对您情况的完整解答：")
@@ -116,12 +124,10 @@ class ActionAnswerFollowup(LegalTriageAction):
             return ActionAnswerQuestion().act(dispatcher, tracker, domain, services)
         log_event(logger, "follow_up", tracker.sender_id, about=follow.about.id, fact=follow.fact,
                   entry=follow.entry.id if follow.entry else None)
-        offers = offers_for_topic(follow.about.topic)
-        buttons = [OFFER_BUTTONS[o] for o in offers]
         if follow.fact_text and follow.fact:
             source = "" if follow.entry in (None, follow.about) else f"（见“{follow.entry.question}”）"
             dispatcher.utter_message(text=f"关于“{follow.about.question}”，{FACT_TITLES[follow.fact]}{source}：\n"
-                                          f"{follow.fact_text}", buttons=buttons)
+                                          f"{follow.fact_text}", buttons=offer_buttons(offers_for_topic(follow.about.topic)))
             record(services, tracker, "follow_up", follow.about.topic, (follow.entry or follow.about).id)
             return []
         if follow.entry is not None and follow.entry != follow.about and not follow.fact:
@@ -131,7 +137,7 @@ class ActionAnswerFollowup(LegalTriageAction):
         dispatcher.utter_message(
             text=f"关于“{follow.about.question}”，{what}我这里没有确切的说法，以办理窗口告知为准。"
                  f"可以转给工作人员帮您问清楚，也可以拨打12348法律服务热线。",
-            buttons=[OFFER_BUTTONS["request_human"], OFFER_BUTTONS["continue_asking"]])
+            buttons=offer_buttons(HANDOFF_OFFERS))
         record(services, tracker, "none", follow.about.topic)
         return []
 

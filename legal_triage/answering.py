@@ -76,8 +76,11 @@ class FollowUp:
 
     about: FaqEntry
     fact: str | None
-    fact_text: str | None = None
     entry: FaqEntry | None = None
+
+    @property
+    def fact_text(self) -> str | None:
+        return (self.entry or self.about).fact(self.fact) if self.fact else None
 
 
 class QuestionAnswering:
@@ -106,13 +109,12 @@ class QuestionAnswering:
             return None
         fact = asked_fact(text)
         if fact and about.fact(fact):
-            return FollowUp(about, fact, about.fact(fact))
+            return FollowUp(about, fact)
         hits = self._retriever.search(f"{about.question} {text}", k=10)
         index = self._retriever.index
         same = [h for h in hits if h.entry.topic == about.topic and (fact or h.entry.id != about.id)]
         if same and same[0].score >= index.thresholds.confident:
-            chosen = same[0].entry
-            return FollowUp(about, fact, chosen.fact(fact) if fact else None, chosen)
+            return FollowUp(about, fact, same[0].entry)
         return FollowUp(about, fact)
 
     def answer(self, text: str) -> Answer:

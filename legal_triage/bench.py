@@ -101,7 +101,7 @@ def real_style_figures() -> dict:
     for split in ("test", "dev"):
         questions = evaluation.read_questions(settings.knowledge_base_dir, split)
         began = time.perf_counter()
-        judged = evaluation.judge(questions, lambda q: retriever.search(q, 10), retriever.index.decide)
+        judged = evaluation.judge(questions, retriever)
         out[split] = {**evaluation.figures(judged), "seconds": round(time.perf_counter() - began, 1),
                       "mean_chars": round(sum(len(q.query) for q in questions) / max(1, len(questions)), 1)}
     return out

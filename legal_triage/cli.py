@@ -172,7 +172,7 @@ def cmd_faq_eval(args, settings: Settings) -> int:
     from dataclasses import asdict
 
     from legal_triage import evaluation
-    from legal_triage.retrieval import FaqRetriever, decide
+    from legal_triage.retrieval import FaqRetriever
     from legal_triage.services import load_embedder
 
     if args.tune and args.split != "dev":
@@ -180,13 +180,11 @@ def cmd_faq_eval(args, settings: Settings) -> int:
         return 2
     retriever = FaqRetriever(settings.faq_index_dir, load_embedder(settings))
     index = retriever.index
-    judged = evaluation.judge(evaluation.read_questions(settings.knowledge_base_dir, args.split),
-                              lambda q: retriever.search(q, 10), index.decide)
+    judged = evaluation.judge(evaluation.read_questions(settings.knowledge_base_dir, args.split), retriever)
     report: dict = {"split": args.split, "entries": len(index.entries), **evaluation.figures(judged)}
     if args.tune:
-        chosen = evaluation.choose_thresholds(judged, decide, index.thresholds)
-        tuned = [evaluation.Judged(j.question, j.hits, decide(chosen, list(j.hits))) for j in judged]
-        report["tuned"] = {"thresholds": asdict(chosen), **evaluation.figures(tuned)}
+        chosen = evaluation.choose_thresholds(judged, index.thresholds)
+        report["tuned"] = {"thresholds": asdict(chosen), **evaluation.figures(evaluation.redecide(judged, chosen))}
     print(json.dumps(report, ensure_ascii=False, indent=1))
     return 0
 

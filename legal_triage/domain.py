@@ -14,6 +14,15 @@ TOPICS: tuple[str, ...] = (
 )
 
 
+def article_ref(number: int, suffix: str) -> int | str:
+    """An article as the FAQ, its exports and statute search write it: 1079, or "133之一"."""
+    return f"{number}{suffix}" if suffix else number
+
+
+def article_label(law: str, number: int, suffix: str) -> str:
+    return f"《{law.removeprefix('中华人民共和国')}》第{number}条{suffix}"
+
+
 @dataclass(frozen=True)
 class Citation:
     """A reference to one article of one statute; ``law`` is the title as in the law data file."""
@@ -30,12 +39,11 @@ class Citation:
 
     @property
     def ref(self) -> int | str:
-        """The article as the FAQ, its exports and statute search write it: 1079, or "133之一"."""
-        return f"{self.article}{self.suffix}" if self.suffix else self.article
+        return article_ref(self.article, self.suffix)
 
     @property
     def label(self) -> str:
-        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.article}条{self.suffix}"
+        return article_label(self.law, self.article, self.suffix)
 
 
 @dataclass(frozen=True)
@@ -110,11 +118,11 @@ class Article:
 
     @property
     def ref(self) -> int | str:
-        return f"{self.number}{self.suffix}" if self.suffix else self.number
+        return article_ref(self.number, self.suffix)
 
     @property
     def label(self) -> str:
-        return f"《{self.law.removeprefix('中华人民共和国')}》第{self.number}条{self.suffix}"
+        return article_label(self.law, self.number, self.suffix)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,13 @@ import json
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from legal_triage.domain import AnswerKind, FaqHit, RetrievalResult
+from legal_triage.retrieval import Thresholds, decide
+
+if TYPE_CHECKING:
+    from legal_triage.retrieval import FaqRetriever
 
 SPLITS = ("dev", "test")
 NONE = "none"
@@ -52,13 +56,18 @@ class Judged:
         return [h.entry.id for h in self.result.hits]
 
 
-def judge(questions: Iterable[EvalQuestion], rank: Callable[[str], list[FaqHit]],
-          decide: Callable[[list[FaqHit]], RetrievalResult]) -> list[Judged]:
+def judge(questions: Iterable[EvalQuestion], retriever: "FaqRetriever") -> list[Judged]:
+    """Rank and decide each question as the bot does (the published index and its thresholds)."""
     out = []
     for q in questions:
-        hits = rank(q.query)
-        out.append(Judged(q, tuple(hits), decide(hits)))
+        hits = retriever.search(q.query, 10)
+        out.append(Judged(q, tuple(hits), retriever.index.decide(hits)))
     return out
+
+
+def redecide(judged: Sequence[Judged], t: Thresholds) -> list[Judged]:
+    """The same rankings decided with other thresholds."""
+    return [replace(j, result=decide(t, list(j.hits))) for j in judged]
 
 
 def figures(judged: Sequence[Judged]) -> dict:
@@ -90,19 +99,17 @@ def figures(judged: Sequence[Judged]) -> dict:
     }
 
 
-def choose_thresholds(judged: Sequence[Judged], decide_with: Callable[[object, list[FaqHit]], RetrievalResult],
-                      base, target_precision: float = 0.92, none_target: float = 0.80):
+def choose_thresholds(judged: Sequence[Judged], base: Thresholds, target_precision: float = 0.92,
+                      none_target: float = 0.80) -> Thresholds:
     """Pick (confident, margin, suggest) on dev: the most direct answers at ``target_precision``,
     then the lowest suggestion floor that still hands over ``none_target`` of the unanswerable ones.
-
-    ``decide_with(thresholds, hits)`` applies one candidate; ``base`` is the current Thresholds.
     """
     best, best_key = base, (-1.0, 0.0)
     confidents = [round(0.30 + 0.01 * i, 2) for i in range(56)]
     margins = [0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15]
     for confident, margin in product(confidents, margins):
         t = replace(base, confident=confident, margin=margin, suggest=min(base.suggest, confident))
-        f = figures([replace(j, result=decide_with(t, list(j.hits))) for j in judged])
+        f = figures(redecide(judged, t))
         if f["direct_precision"] is None or f["direct_precision"] < target_precision:
             continue
         key = (f["direct"] or 0.0, -confident)
@@ -111,7 +118,7 @@ def choose_thresholds(judged: Sequence[Judged], decide_with: Callable[[object, l
     floors = sorted({round(0.10 + 0.01 * i, 2) for i in range(int((best.confident - 0.10) * 100) + 1)})
     for floor in floors:  # lowest floor first: more suggestions, fewer handoffs
         t = replace(best, suggest=floor)
-        f = figures([replace(j, result=decide_with(t, list(j.hits))) for j in judged])
+        f = figures(redecide(judged, t))
         if (f["none_handed_over"] or 0.0) >= none_target:
             return t
     return replace(best, suggest=best.confident)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import tempfile
 import threading
 import time
@@ -26,25 +25,6 @@ from legal_triage.lexical import Bm25
 
 POINTER = "current.json"
 
-#: Words that mark the asking part of a message ("…，我能分吗", "…该去哪里讨").
-_ASKING = re.compile(r"[？?]|吗|呢|怎么|怎样|咋|如何|能不能|能否|可不可以|可以不|是否|有没有|多少|哪里|哪个|哪些|哪儿|"
-                     r"什么|么子|啥|要不要|会不会|算不算|该不该|行不行|合不合法|犯法|违法吗|找谁|找哪")
-_CLAUSE = re.compile(r"[。！!？?；;，,、\n\s]+")
-
-
-def asking_part(text: str) -> str:
-    """The question inside a long message: its asking clauses and the clause before the first.
-
-    Citizens tell the story first ("我在2011年…，我们小区…") and ask last; the details should not
-    steer the ranking. A message of one or two clauses is its own question.
-    """
-    clauses = [c for c in _CLAUSE.split(text) if c]
-    if len(clauses) <= 2:
-        return text.strip()
-    asking = [i for i, c in enumerate(clauses) if _ASKING.search(c)] or [len(clauses) - 1]
-    keep = sorted({*asking, max(0, asking[0] - 1)})
-    return "，".join(clauses[i] for i in keep)
-
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -56,9 +36,9 @@ class Thresholds:
     at >= 0.47 with a 0.02 margin (62.5% direct, 93.3% of them right), choices only when the best
     two are that close, and a handoff below: a lower floor offered loosely related entries for the
     unanswerable questions. The fusion weights (0.6 dense, floor 0.80) were compared with 0.4-0.7
-    and floors 0.75-0.85 on dev: no setting was better by more than noise. Weighting the asking part
-    of long messages (``focus_weight``) lowered dev rank 1 (0.2: top 3 -1.2 points; 0.3: rank 1 -3.7),
-    so it is off; :func:`asking_part` stays for those who measure it on other data.
+    and floors 0.75-0.85 on dev: no setting was better by more than noise. Mixing in the score of
+    the asking clauses of a long message lowered dev ranking (weight 0.2: top 3 -1.2 points; 0.3:
+    rank 1 -3.7), so the whole message is searched as it is.
     """
 
     confident: float = 0.47
@@ -66,7 +46,6 @@ class Thresholds:
     margin: float = 0.02
     dense_floor: float = 0.80  # E5 cosines crowd into 0.80-0.95: rescale that band to 0-1
     dense_weight: float = 0.6
-    focus_weight: float = 0.0  # share of the asking part's score in a long message's score
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, t: Thresholds) -> np.ndarray:
@@ -118,33 +97,24 @@ class FaqIndex:
         return self._by_id.get(entry_id)
 
     # ---- searching ------------------------------------------------------------------------
-    def _fused(self, query_vector: np.ndarray, query: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per entry: fused score, best dense cosine over its rows, best lexical score."""
-        top = min(len(self.row_texts), max(50, k * 8))
+    def search(self, query_vector: np.ndarray, query: str, k: int = 10) -> list[FaqHit]:
+        """Rank entries for one query (its vector from the same embedder as the index)."""
+        n_rows = len(self.row_texts)
+        if n_rows == 0 or not query.strip():
+            return []
+        top = min(n_rows, max(50, k * 8))
         sims, ids = self._faiss.search(np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32), top)
         dense_entry = np.full(len(self.entries), -1.0, dtype=np.float32)
-        found = ids[0] >= 0
-        np.maximum.at(dense_entry, self.row_entry[ids[0][found]], sims[0][found])
+        for sim, row in zip(sims[0], ids[0]):
+            if row >= 0:
+                owner = self.row_entry[row]
+                dense_entry[owner] = max(dense_entry[owner], sim)
         lex_rows = self._bm25.normalised_scores(query)
         lex_entry = np.zeros(len(self.entries), dtype=np.float32)
         np.maximum.at(lex_entry, self.row_entry, lex_rows)
-        return fuse(dense_entry, lex_entry, self.thresholds), dense_entry, lex_entry
-
-    def search(self, query_vector: np.ndarray, query: str, k: int = 10,
-               focus_vector: np.ndarray | None = None, focus: str | None = None) -> list[FaqHit]:
-        """Rank entries for one query (its vector from the same embedder as the index).
-
-        With ``focus`` (the asking part of a long message, see :func:`asking_part`) and its vector,
-        the score mixes the whole message and its question, so the story's details weigh less.
-        """
-        if len(self.row_texts) == 0 or not query.strip():
-            return []
-        fused, dense, lexical = self._fused(query_vector, query, k)
-        w = self.thresholds.focus_weight
-        if w > 0 and focus is not None and focus_vector is not None and focus != query:
-            fused = (1 - w) * fused + w * self._fused(focus_vector, focus, k)[0]
+        fused = fuse(dense_entry, lex_entry, self.thresholds)
         order = np.argsort(-fused)[:k]
-        return [FaqHit(self.entries[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in order]
+        return [FaqHit(self.entries[i], float(fused[i]), float(dense_entry[i]), float(lex_entry[i])) for i in order]
 
     def decide(self, hits: list[FaqHit]) -> RetrievalResult:
         return decide(self.thresholds, hits)
@@ -243,13 +213,8 @@ class FaqRetriever:
         return self._index
 
     def search(self, query: str, k: int = 10) -> list[FaqHit]:
-        index = self.index
         vector = self._embedder.encode([query], kind="query")[0]
-        if index.thresholds.focus_weight <= 0:
-            return index.search(vector, query, k)
-        focus = asking_part(query)
-        focus_vector = self._embedder.encode([focus], kind="query")[0] if focus != query else None
-        return index.search(vector, query, k, focus_vector, focus)
+        return self.index.search(vector, query, k)
 
     def answer(self, query: str) -> RetrievalResult:
         return self.index.decide(self.search(query, 10))

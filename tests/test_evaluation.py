@@ -44,8 +44,8 @@ def test_thresholds_are_chosen_for_precision_then_for_handing_over(knowledge):
     a, b = (e.id for e in knowledge.entries[:2])
     rows = [(a, [(a, 0.8), (b, 0.3)])] * 9 + [(b, [(a, 0.55), (b, 0.5)])] + [(None, [(a, 0.4), (b, 0.1)])] * 5
     judged = _judged(knowledge, rows, Thresholds())
-    chosen = evaluation.choose_thresholds(judged, decide, Thresholds())
-    tuned = evaluation.figures([Judged(j.question, j.hits, decide(chosen, list(j.hits))) for j in judged])
+    chosen = evaluation.choose_thresholds(judged, Thresholds())
+    tuned = evaluation.figures(evaluation.redecide(judged, chosen))
     assert tuned["direct_precision"] == 1.0 and tuned["direct"] == round(9 / 15, 4)
     assert tuned["none_handed_over"] >= 0.8
 

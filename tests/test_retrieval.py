@@ -46,11 +46,3 @@ def test_publishing_swaps_without_restart_and_rolls_back(tmp_path, knowledge, li
     manifest = json.loads((second / "manifest.json").read_text())
     assert manifest["embedding_model"] == embedder.name and manifest["entries"] == len(extra)
 
-
-def test_the_asking_part_of_a_long_message_is_found():
-    from legal_triage.retrieval import asking_part
-
-    story = "我爸前年走了，留下一套房子，我哥一直住着，他说房子全归他，我能分吗"
-    assert asking_part(story) == "他说房子全归他，我能分吗"
-    assert asking_part("老板拖欠工资怎么办") == "老板拖欠工资怎么办"
-    assert asking_part("我在厂里做了三年，上个月被辞退了，一分钱补偿都冇给") == "上个月被辞退了，一分钱补偿都冇给"
