@@ -81,7 +81,7 @@ nginx: ## Debian's nginx, the load balancer of the scale-out test (docs/scale-ou
 	fi
 
 bench: setup ## measure intent accuracy, FAQ hit@1/MRR@10, topic accuracy, latency, start-up, memory
-	@source scripts/env.sh && $(APP_VENV)/bin/python -m legal_triage.bench
+	@source scripts/env.sh && $(APP_VENV)/bin/python -m bench
 
 survival: setup ## kill -9 each process mid-form: conversations continue, nothing is lost (also part of make test)
 	@source scripts/env.sh && $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q tests/integration/test_survival.py

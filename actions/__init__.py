@@ -1,1 +1,1 @@
-"""Rasa custom actions: thin adapters over ``legal_triage`` services."""
+"""Rasa custom actions: thin adapters over ``bot`` use cases."""

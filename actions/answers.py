@@ -10,32 +10,45 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import OFFER_BUTTONS, LegalTriageAction, option_buttons
-from legal_triage.answering import FACT_TITLES, offers_for_topic
-from legal_triage.domain import AnswerKind, Consultation, FaqEntry, UnansweredQuestion
-from legal_triage.outbound import channel_of
-from legal_triage.privacy import hashed, log_event
-from legal_triage.rasa_client import MAX_MESSAGE_CHARS
-from legal_triage.services import Services
+from bot.composition import Services
+from bot.domain import AnswerKind, Consultation, FaqEntry, UnansweredQuestion
+from bot.privacy import hashed, log_event
+from bot.rasa_client import MAX_MESSAGE_CHARS
+from bot.services.answering import FACT_TITLES, offers_for_topic
+from bot.services.outbound import channel_of
 
-logger = logging.getLogger("legal_triage.actions")
+logger = logging.getLogger("bot.actions")
 
 
 #: A message at least this long already tells its story: asking for more details would not help.
 LONG_QUESTION_CHARS = 30
 
 
-def record(services: Services, tracker: Tracker, kind: str, topic: str | None, faq_id: str | None = None,
-           score: float | None = None) -> None:
+def record(
+    services: Services,
+    tracker: Tracker,
+    kind: str,
+    topic: str | None,
+    faq_id: str | None = None,
+    score: float | None = None,
+) -> None:
     """Count a handled question for the statistics (no text; the sender pseudonymised)."""
-    services.store.record_consultation(Consultation(
-        hashed(tracker.sender_id), channel_of(tracker.sender_id), kind, topic,
-        tracker.get_slot("la_town") or tracker.get_slot("md_town"), faq_id,
-        round(score, 4) if score is not None else None))
+    services.store.record_consultation(
+        Consultation(
+            hashed(tracker.sender_id),
+            channel_of(tracker.sender_id),
+            kind,
+            topic,
+            tracker.get_slot("la_town") or tracker.get_slot("md_town"),
+            faq_id,
+            round(score, 4) if score is not None else None,
+        )
+    )
 
 
 def faq_message(entry: FaqEntry) -> str:
     basis = "、".join(c.label for c in entry.citations)
-    return f"{entry.answer}\n\n法律依据：{basis}\n（回复\"法律依据\"可查看条文原文）"
+    return f'{entry.answer}\n\n法律依据：{basis}\n（回复"法律依据"可查看条文原文）'
 
 
 #: The buttons of a handoff: a person, or go on asking.
@@ -64,20 +77,36 @@ class ActionAnswerQuestion(LegalTriageAction):
         text = tracker.latest_message.get("text") or ""
         answer = services.qa.answer(text)
         top = answer.hits[0] if answer.hits else None
-        log_event(logger, "answer", tracker.sender_id, kind=answer.kind.value,
-                  topic=answer.topic.best.label if answer.topic else None,
-                  topic_score=round(answer.topic.best.score, 3) if answer.topic else None,
-                  faq=top.entry.id if top else None, score=round(top.score, 3) if top else None)
+        log_event(
+            logger,
+            "answer",
+            tracker.sender_id,
+            kind=answer.kind.value,
+            topic=answer.topic.best.label if answer.topic else None,
+            topic_score=round(answer.topic.best.score, 3) if answer.topic else None,
+            faq=top.entry.id if top else None,
+            score=round(top.score, 3) if top else None,
+        )
         topic_events = [SlotSet("topic", answer.topic.best.label)] if answer.topic else []
-        record(services, tracker, "statute" if answer.articles else answer.kind.value,
-               top.entry.topic if top and answer.kind is AnswerKind.CONFIDENT else
-               (answer.topic.best.label if answer.topic else None),
-               top.entry.id if top and answer.kind is AnswerKind.CONFIDENT else None, top.score if top else None)
+        record(
+            services,
+            tracker,
+            "statute" if answer.articles else answer.kind.value,
+            top.entry.topic
+            if top and answer.kind is AnswerKind.CONFIDENT
+            else (answer.topic.best.label if answer.topic else None),
+            top.entry.id if top and answer.kind is AnswerKind.CONFIDENT else None,
+            top.score if top else None,
+        )
         if answer.kind is not AnswerKind.CONFIDENT and not answer.articles:
-            services.store.record_unanswered(UnansweredQuestion(
-                channel_of(tracker.sender_id), text[:MAX_MESSAGE_CHARS],
-                "none" if answer.kind is AnswerKind.NONE else "low_confidence",
-                answer.topic.best.label if answer.topic else None))
+            services.store.record_unanswered(
+                UnansweredQuestion(
+                    channel_of(tracker.sender_id),
+                    text[:MAX_MESSAGE_CHARS],
+                    "none" if answer.kind is AnswerKind.NONE else "low_confidence",
+                    answer.topic.best.label if answer.topic else None,
+                )
+            )
         if answer.articles:
             utter_articles(dispatcher, answer.articles)
             return topic_events
@@ -89,11 +118,13 @@ class ActionAnswerQuestion(LegalTriageAction):
             return [*topic_events, SlotSet("offered_faq_ids", [e.id for e in entries])]
         handoff_buttons = offer_buttons(HANDOFF_OFFERS)
         if answer.related:
-            dispatcher.utter_message(text="我没有找到正好回答您这个问题的解答。下面是可能相关的法律规定，仅供参考，"
-                                          "不是对您情况的完整解答：")
+            dispatcher.utter_message(
+                text="我没有找到正好回答您这个问题的解答。下面是可能相关的法律规定，仅供参考，不是对您情况的完整解答："
+            )
             utter_articles(dispatcher, answer.related)
-            dispatcher.utter_message(text="您的情况最好由工作人员具体看一看，也可以拨打12348法律服务热线。",
-                                     buttons=handoff_buttons)
+            dispatcher.utter_message(
+                text="您的情况最好由工作人员具体看一看，也可以拨打12348法律服务热线。", buttons=handoff_buttons
+            )
             return [*topic_events, SlotSet("clarify_count", 0)]
         clarified = (tracker.get_slot("clarify_count") or 0) >= 1
         if not clarified and len(text.strip()) < LONG_QUESTION_CHARS:
@@ -102,17 +133,19 @@ class ActionAnswerQuestion(LegalTriageAction):
                 first, second = answer.topic.scores[0].label, answer.topic.scores[1].label
                 hint = f"您问的是{first}方面，还是{second}方面的事？"
             dispatcher.utter_message(
-                text=f"我还没找到合适的答案。{hint}能再具体说说吗？比如发生了什么、和谁、涉及多少钱。")
+                text=f"我还没找到合适的答案。{hint}能再具体说说吗？比如发生了什么、和谁、涉及多少钱。"
+            )
             return [*topic_events, SlotSet("clarify_count", 1)]
         dispatcher.utter_message(
             text="这个问题比较具体，我这里没有合适的现成解答，不想给您不准的说法。我帮您转给工作人员；"
-                 "也可以拨打12348法律服务热线。",
-            buttons=handoff_buttons)
+            "也可以拨打12348法律服务热线。",
+            buttons=handoff_buttons,
+        )
         return [*topic_events, SlotSet("clarify_count", 0)]
 
 
 class ActionAnswerFollowup(LegalTriageAction):
-    """"那需要什么材料", "去哪里办", "那如果对方不同意呢" after an answer: answered from that answer."""
+    """ "那需要什么材料", "去哪里办", "那如果对方不同意呢" after an answer: answered from that answer."""
 
     def name(self) -> str:
         return "action_answer_followup"
@@ -122,12 +155,20 @@ class ActionAnswerFollowup(LegalTriageAction):
         follow = services.qa.follow_up(text, tracker.get_slot("last_faq_id"))
         if follow is None:  # nothing was answered yet: it is a question of its own
             return ActionAnswerQuestion().act(dispatcher, tracker, domain, services)
-        log_event(logger, "follow_up", tracker.sender_id, about=follow.about.id, fact=follow.fact,
-                  entry=follow.entry.id if follow.entry else None)
+        log_event(
+            logger,
+            "follow_up",
+            tracker.sender_id,
+            about=follow.about.id,
+            fact=follow.fact,
+            entry=follow.entry.id if follow.entry else None,
+        )
         if follow.fact_text and follow.fact:
             source = "" if follow.entry in (None, follow.about) else f"（见“{follow.entry.question}”）"
-            dispatcher.utter_message(text=f"关于“{follow.about.question}”，{FACT_TITLES[follow.fact]}{source}：\n"
-                                          f"{follow.fact_text}", buttons=offer_buttons(offers_for_topic(follow.about.topic)))
+            dispatcher.utter_message(
+                text=f"关于“{follow.about.question}”，{FACT_TITLES[follow.fact]}{source}：\n{follow.fact_text}",
+                buttons=offer_buttons(offers_for_topic(follow.about.topic)),
+            )
             record(services, tracker, "follow_up", follow.about.topic, (follow.entry or follow.about).id)
             return []
         if follow.entry is not None and follow.entry != follow.about and not follow.fact:
@@ -136,8 +177,9 @@ class ActionAnswerFollowup(LegalTriageAction):
         what = FACT_TITLES[follow.fact] if follow.fact else "这个情况"
         dispatcher.utter_message(
             text=f"关于“{follow.about.question}”，{what}我这里没有确切的说法，以办理窗口告知为准。"
-                 f"可以转给工作人员帮您问清楚，也可以拨打12348法律服务热线。",
-            buttons=offer_buttons(HANDOFF_OFFERS))
+            f"可以转给工作人员帮您问清楚，也可以拨打12348法律服务热线。",
+            buttons=offer_buttons(HANDOFF_OFFERS),
+        )
         record(services, tracker, "none", follow.about.topic)
         return []
 
@@ -159,8 +201,11 @@ class ActionChooseOption(LegalTriageAction):
             return [SlotSet("option", None)]
         log_event(logger, "choose", tracker.sender_id, faq=entry.id, option=option)
         record(services, tracker, "chosen", entry.topic, entry.id)
-        return [*utter_entry(dispatcher, entry, offers_for_topic(entry.topic)), SlotSet("option", None),
-                SlotSet("offered_faq_ids", None)]
+        return [
+            *utter_entry(dispatcher, entry, offers_for_topic(entry.topic)),
+            SlotSet("option", None),
+            SlotSet("offered_faq_ids", None),
+        ]
 
 
 class ActionShowLegalBasis(LegalTriageAction):

@@ -9,10 +9,10 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from legal_triage.privacy import ensure_action_logging
-from legal_triage.services import Services, get_services
+from bot.composition import Services, get_services
+from bot.privacy import ensure_action_logging
 
-logger = logging.getLogger("legal_triage.actions")
+logger = logging.getLogger("bot.actions")
 
 
 class LegalTriageAction(Action, abc.ABC):
@@ -23,13 +23,16 @@ class LegalTriageAction(Action, abc.ABC):
         try:
             return self.act(dispatcher, tracker, domain, get_services())
         except Exception as exc:  # the one place actions translate errors
-            logger.error("action %s failed: %s", self.name(), type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+            logger.error(
+                "action %s failed: %s", self.name(), type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG)
+            )
             dispatcher.utter_message(response="utter_error")
             return []
 
     @abc.abstractmethod
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-            services: Services) -> list[dict]:
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], services: Services
+    ) -> list[dict]:
         """Do the action's work."""
 
 

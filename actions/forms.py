@@ -11,22 +11,42 @@ from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import LegalTriageAction, button, option_buttons
-from legal_triage import intake, mediation
-from legal_triage.domain import LegalAidApplication, MediationBooking
-from legal_triage.eligibility import MATTERS, matter_from_text
-from legal_triage.errors import SlotUnavailableError, StorageUnavailableError
-from legal_triage.privacy import log_event
-from legal_triage.services import Services, get_services
-from legal_triage.validation import clean_text, parse_name, parse_phone
+from bot.composition import Services, get_services
+from bot.domain import LegalAidApplication, MediationBooking
+from bot.errors import SlotUnavailableError, StorageUnavailableError
+from bot.privacy import log_event
+from bot.services import intake, mediation
+from bot.services.eligibility import MATTERS, matter_from_text
+from bot.services.validation import clean_text, parse_name, parse_phone
 
-logger = logging.getLogger("legal_triage.actions")
+logger = logging.getLogger("bot.actions")
 UNKNOWN_WORDS = ("不知道", "不清楚", "没有", "冇得", "无", "不记得", "跳过")
 CONFIRM_BUTTONS = [button("对，提交", "/affirm"), button("不对，重填", "/deny")]
 NOT_SAVED = "抱歉，系统暂时没能保存，您填写的内容都还在。请过一会儿再点“对，提交”重试；着急的话可以拨打12348。"
-LA_SLOTS = ["la_matter", "la_name", "la_phone", "la_town", "la_village", "la_opponent", "la_facts",
-            "la_deadline", "la_economic", "la_confirm"]
-MD_SLOTS = ["md_dispute_type", "md_parties", "md_town", "md_village", "md_facts", "md_name", "md_phone",
-            "md_slot", "md_offered", "md_confirm"]
+LA_SLOTS = [
+    "la_matter",
+    "la_name",
+    "la_phone",
+    "la_town",
+    "la_village",
+    "la_opponent",
+    "la_facts",
+    "la_deadline",
+    "la_economic",
+    "la_confirm",
+]
+MD_SLOTS = [
+    "md_dispute_type",
+    "md_parties",
+    "md_town",
+    "md_village",
+    "md_facts",
+    "md_name",
+    "md_phone",
+    "md_slot",
+    "md_offered",
+    "md_confirm",
+]
 
 
 def _optional(value: Any) -> str | None:
@@ -41,7 +61,7 @@ class _Validators:
         # Same contract as LegalTriageAction: a failure becomes a polite reply, never silence.
         try:
             return await super().run(dispatcher, tracker, domain)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure becomes the polite error reply
             logger.error("validation %s failed: %s", self.name(), type(exc).__name__)
             dispatcher.utter_message(response="utter_error")
             return []
@@ -62,8 +82,9 @@ class _Validators:
             dispatcher.utter_message(response="utter_invalid_phone")
         return {slot: phone}
 
-    def _town(self, value: Any, dispatcher: CollectingDispatcher, slot: str, village_slot: str,
-              tracker: Tracker) -> dict:
+    def _town(
+        self, value: Any, dispatcher: CollectingDispatcher, slot: str, village_slot: str, tracker: Tracker
+    ) -> dict:
         directory = get_services().directory
         town = directory.find_town(str(value or ""))
         if town is None:
@@ -179,17 +200,33 @@ def _village(tracker: Tracker, slot: str) -> str | None:
 def _application(tracker: Tracker) -> LegalAidApplication:
     s = tracker.get_slot
     return intake.application(
-        tracker.sender_id, matter=s("la_matter"), name=s("la_name"), phone=s("la_phone"), town=s("la_town"),
-        village=_village(tracker, "la_village"), opponent=s("la_opponent"), facts=s("la_facts"),
-        deadline=s("la_deadline"), economic_status=s("la_economic"))
+        tracker.sender_id,
+        matter=s("la_matter"),
+        name=s("la_name"),
+        phone=s("la_phone"),
+        town=s("la_town"),
+        village=_village(tracker, "la_village"),
+        opponent=s("la_opponent"),
+        facts=s("la_facts"),
+        deadline=s("la_deadline"),
+        economic_status=s("la_economic"),
+    )
 
 
 def _booking(tracker: Tracker, services: Services) -> MediationBooking:
     s = tracker.get_slot
     return mediation.booking(
-        services.directory, tracker.sender_id, dispute_type=s("md_dispute_type"), parties=s("md_parties"),
-        town=s("md_town"), village=_village(tracker, "md_village"), facts=s("md_facts"), name=s("md_name"),
-        phone=s("md_phone"), slot_start=dt.datetime.fromisoformat(s("md_slot")))
+        services.directory,
+        tracker.sender_id,
+        dispute_type=s("md_dispute_type"),
+        parties=s("md_parties"),
+        town=s("md_town"),
+        village=_village(tracker, "md_village"),
+        facts=s("md_facts"),
+        name=s("md_name"),
+        phone=s("md_phone"),
+        slot_start=dt.datetime.fromisoformat(s("md_slot")),
+    )
 
 
 class ActionAskLaMatter(LegalTriageAction):
@@ -237,8 +274,9 @@ class ActionAskMdDisputeType(LegalTriageAction):
         return "action_ask_md_dispute_type"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
-        dispatcher.utter_message(response="utter_ask_md_dispute_type",
-                                 buttons=option_buttons(list(mediation.DISPUTE_TYPES)))
+        dispatcher.utter_message(
+            response="utter_ask_md_dispute_type", buttons=option_buttons(list(mediation.DISPUTE_TYPES))
+        )
         return []
 
 
@@ -252,8 +290,10 @@ class ActionAskMdSlot(LegalTriageAction):
         if not starts:
             dispatcher.utter_message(response="utter_no_slots")
             return []
-        dispatcher.utter_message(text=f"由{committee.name}为您调解。请选择时间（回复数字）：",
-                                 buttons=option_buttons([mediation.slot_label(s) for s in starts]))
+        dispatcher.utter_message(
+            text=f"由{committee.name}为您调解。请选择时间（回复数字）：",
+            buttons=option_buttons([mediation.slot_label(s) for s in starts]),
+        )
         return [SlotSet("md_offered", [s.isoformat() for s in starts])]
 
 
@@ -279,8 +319,12 @@ class ActionSubmitMediation(LegalTriageAction):
             return _not_saved(dispatcher, tracker, "md_confirm", "mediation_form")
         except SlotUnavailableError:
             dispatcher.utter_message(text="抱歉，这个时间刚被约满了，请重新选一个时间。")
-            return [SlotSet("md_slot", None), SlotSet("md_confirm", None), SlotSet("md_offered", None),
-                    FollowupAction("mediation_form")]
+            return [
+                SlotSet("md_slot", None),
+                SlotSet("md_confirm", None),
+                SlotSet("md_offered", None),
+                FollowupAction("mediation_form"),
+            ]
         committee = services.directory.committee_for(booking.dispute_type, booking.town)
         log_event(logger, "mediation_booked", tracker.sender_id, reference=booking.reference)
         dispatcher.utter_message(text=mediation.confirmation_text(booking, committee))

@@ -11,21 +11,24 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
 from actions.base import LegalTriageAction
-from legal_triage.domain import STATUS_LABELS, Escalation, LegalAidApplication, UnansweredQuestion
-from legal_triage.handoff import HandoffPolicy
-from legal_triage.outbound import channel_of
-from legal_triage.privacy import log_event
-from legal_triage.services import Services
+from bot.composition import Services
+from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, UnansweredQuestion
+from bot.privacy import log_event
+from bot.services.handoff import HandoffPolicy
+from bot.services.outbound import channel_of
 
-logger = logging.getLogger("legal_triage.actions")
+logger = logging.getLogger("bot.actions")
 FORMS = {"legal_aid_form": "la_", "mediation_form": "md_"}
 _REFERENCE = re.compile(r"(LA|MB)-\d{8}-\d{4}", re.IGNORECASE)
 
 
 def collected(tracker: Tracker) -> dict[str, Any]:
     """Form data collected so far (for staff), so nothing the citizen said is lost."""
-    return {k: v for k, v in tracker.current_slot_values().items()
-            if k.startswith(("la_", "md_")) and v is not None and k not in ("md_offered",)}
+    return {
+        k: v
+        for k, v in tracker.current_slot_values().items()
+        if k.startswith(("la_", "md_")) and v is not None and k not in ("md_offered",)
+    }
 
 
 def office_hours(services: Services) -> str:
@@ -40,9 +43,16 @@ def leave_form(tracker: Tracker) -> list[dict]:
 def hand_over(services: Services, tracker: Tracker, reason: str, priority: int) -> list[dict]:
     """Queue the conversation for a person (once) and pause the bot until staff close it."""
     if services.store.open_escalation(tracker.sender_id) is None:
-        escalation = services.store.add_escalation(Escalation(
-            sender_id=tracker.sender_id, reason=reason, priority=priority, topic=tracker.get_slot("topic"),
-            town=tracker.get_slot("la_town") or tracker.get_slot("md_town"), context=collected(tracker)))
+        escalation = services.store.add_escalation(
+            Escalation(
+                sender_id=tracker.sender_id,
+                reason=reason,
+                priority=priority,
+                topic=tracker.get_slot("topic"),
+                town=tracker.get_slot("la_town") or tracker.get_slot("md_town"),
+                context=collected(tracker),
+            )
+        )
         log_event(logger, "escalate", tracker.sender_id, reason=reason, escalation=escalation.id)
     return [*leave_form(tracker), ConversationPaused()]
 
@@ -54,12 +64,18 @@ class ActionEscalate(LegalTriageAction):
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
         reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
         if reason == "fallback":  # the bot did not understand: keep the question for the FAQ writers
-            services.store.record_unanswered(UnansweredQuestion(
-                channel_of(tracker.sender_id), (tracker.latest_message.get("text") or "")[:2000], "fallback",
-                tracker.get_slot("topic")))
+            services.store.record_unanswered(
+                UnansweredQuestion(
+                    channel_of(tracker.sender_id),
+                    (tracker.latest_message.get("text") or "")[:2000],
+                    "fallback",
+                    tracker.get_slot("topic"),
+                )
+            )
         dispatcher.utter_message(
             text=f"好的，已为您转接人工，{office_hours(services)}，回复会出现在这里。"
-                 "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。")
+            "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。"
+        )
         return hand_over(services, tracker, reason, priority=1)
 
 
@@ -71,10 +87,11 @@ class ActionHandleEmergency(LegalTriageAction):
         # Safety first: the hotlines go out before anything else can fail.
         dispatcher.utter_message(
             text="请先保证自己的安全！\n"
-                 "有危险、正在被打或被威胁：马上拨打 110 报警。\n"
-                 "有人受伤、服药或想不开：马上拨打 120 急救。\n"
-                 "遭受家庭暴力的妇女可拨打 12338 妇女维权热线。\n"
-                 "我已通知工作人员优先处理您的情况。")
+            "有危险、正在被打或被威胁：马上拨打 110 报警。\n"
+            "有人受伤、服药或想不开：马上拨打 120 急救。\n"
+            "遭受家庭暴力的妇女可拨打 12338 妇女维权热线。\n"
+            "我已通知工作人员优先处理您的情况。"
+        )
         log_event(logger, "emergency", tracker.sender_id)
         return hand_over(services, tracker, "emergency", priority=0)
 
@@ -93,7 +110,7 @@ class ActionCheckStatus(LegalTriageAction):
         record = services.store.find(reference)
         log_event(logger, "status", tracker.sender_id, found=record is not None)
         if record is None:
-            dispatcher.utter_message(text=f"没有查到编号 {reference}，请核对后再发一次，或回复\"转人工\"。")
+            dispatcher.utter_message(text=f'没有查到编号 {reference}，请核对后再发一次，或回复"转人工"。')
         else:
             kind = "法律援助申请" if isinstance(record, LegalAidApplication) else "调解预约"
             dispatcher.utter_message(text=f"{kind} {reference}：{STATUS_LABELS[record.status.value]}。")

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from legal_triage import kb
-from legal_triage.directory import ServiceDirectory
-from legal_triage.embedding import HashingEmbedder
-from legal_triage.laws import StatuteLibrary
-from legal_triage.retrieval import FaqIndex, FaqRetriever
-from legal_triage.services import Services, set_services
-from legal_triage.settings import PROJECT_ROOT, Settings
-from legal_triage.storage.memory import InMemoryCaseStore
+from bot.composition import Services, set_services
+from bot.knowledge import kb
+from bot.knowledge.directory import ServiceDirectory
+from bot.knowledge.laws import StatuteLibrary
+from bot.retrieval.embedding import HashingEmbedder
+from bot.retrieval.faq import FaqIndex, FaqRetriever
+from bot.settings import PROJECT_ROOT, Settings
+from bot.storage.memory import InMemoryCaseStore
 
 KB_DIR = PROJECT_ROOT / "knowledge_base"
 
@@ -70,16 +70,18 @@ def require_service(url_env: str) -> str:
     if not url:
         if os.environ.get("LEGAL_TRIAGE_SKIP_SERVICES") == "1":
             pytest.skip(f"{url_env} not set and LEGAL_TRIAGE_SKIP_SERVICES=1")
-        pytest.fail(f"{url_env} is not set: the PostgreSQL tests are required (set LEGAL_TRIAGE_SKIP_SERVICES=1 "
-                    "only on machines without the service)")
+        pytest.fail(
+            f"{url_env} is not set: the PostgreSQL tests are required (set LEGAL_TRIAGE_SKIP_SERVICES=1 "
+            "only on machines without the service)"
+        )
     return url
 
 
 @pytest.fixture(scope="session")
 def real_statute_search():
     """Statute search over the index built by `make setup`, with the real model and FAQ index."""
-    from legal_triage.services import load_embedder, load_statute_search
-    from legal_triage.settings import get_settings
+    from bot.composition import load_embedder, load_statute_search
+    from bot.settings import get_settings
 
     settings = get_settings()
     return load_statute_search(settings, load_embedder(settings))
@@ -90,7 +92,7 @@ def postgres_schema():
     """An engine on a fresh, migrated schema of the required PostgreSQL server; dropped afterwards."""
     from sqlalchemy import text
 
-    from legal_triage.storage.sql import make_engine, upgrade
+    from bot.storage.sql import make_engine, upgrade
 
     base = require_service("LEGAL_TRIAGE_TEST_POSTGRES_URL")
     schema = f"t_{uuid.uuid4().hex[:10]}"
@@ -112,7 +114,7 @@ def postgres_schema():
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def module_engine(request, tmp_path_factory):
     """A migrated database for a whole test module: a SQLite file, and a PostgreSQL schema."""
-    from legal_triage.storage.sql import make_engine, upgrade
+    from bot.storage.sql import make_engine, upgrade
 
     if request.param == "postgres":
         with postgres_schema() as engine:

@@ -12,6 +12,7 @@ when the remaining part is at least 2 characters, e.g. 花石镇 -> 花石, 竹�
 
 Usage:  python3 tools/gen_lookups.py [--kb PATH] [--out-dir DIR]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -21,9 +21,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from legal_triage import kb
-from legal_triage.laws import StatuteLibrary
-from legal_triage.settings import get_settings
+from bot.knowledge import kb
+from bot.knowledge.laws import StatuteLibrary
+from bot.settings import get_settings
 
 
 def main(paths: list[str]) -> int:
@@ -47,7 +47,8 @@ def main(paths: list[str]) -> int:
                 continue
             seen.add(query)
             groups[(path.stem, faq_id == "none")].append(
-                {"query": query, "faq_id": faq_id, "style": row.get("style", ""), "area": path.stem})
+                {"query": query, "faq_id": faq_id, "style": row.get("style", ""), "area": path.stem}
+            )
     splits: dict[str, list[dict]] = {"dev": [], "test": []}
     for key in sorted(groups):
         rows = sorted(groups[key], key=lambda r: hashlib.sha256(r["query"].encode()).hexdigest())

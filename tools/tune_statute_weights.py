@@ -12,16 +12,19 @@ from dataclasses import replace
 
 import numpy as np
 
-from legal_triage.services import load_embedder, load_statute_search
-from legal_triage.settings import get_settings
+from bot.composition import load_embedder, load_statute_search
+from bot.settings import get_settings
 
 
 def main() -> None:
     settings = get_settings()
     search = load_statute_search(settings, load_embedder(settings))
     index = search.index
-    rows = [json.loads(line) for line in (settings.knowledge_base_dir / "dev" / "laws_dev.jsonl")
-            .read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (settings.knowledge_base_dir / "dev" / "laws_dev.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     position = {(a.law, a.number): i for i, a in enumerate(index.articles)}
     parts = []
     for row in rows:
@@ -48,8 +51,14 @@ def main() -> None:
     base = index.weights
     print("current", base, "mrr@10 %.4f hit@10 %.4f" % score(base))
     best = (score(base), base)
-    for d, l, f, floor, ceil, bonus in itertools.product((0.3, 0.4, 0.5, 0.6), (0.1, 0.2, 0.3), (0.2, 0.35, 0.5),
-                                                         (0.74, 0.78, 0.82), (0.90, 0.92, 0.95), (0.05, 0.15, 0.3)):
+    for d, l, f, floor, ceil, bonus in itertools.product(
+        (0.3, 0.4, 0.5, 0.6),
+        (0.1, 0.2, 0.3),
+        (0.2, 0.35, 0.5),
+        (0.74, 0.78, 0.82),
+        (0.90, 0.92, 0.95),
+        (0.05, 0.15, 0.3),
+    ):
         w = replace(base, dense=d, lexical=l, faq=f, dense_floor=floor, dense_ceiling=ceil, law_bonus=bonus)
         result = score(w)
         if result > best[0]:

@@ -20,8 +20,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -31,13 +32,37 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 TOKEN = "123456:TEST-token"
-BOT_USER = {"id": 123456, "is_bot": True, "first_name": "法律咨询小助手", "username": "legal_triage_test_bot",
-            "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+BOT_USER = {
+    "id": 123456,
+    "is_bot": True,
+    "first_name": "法律咨询小助手",
+    "username": "legal_triage_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 # PTB posts form fields, each JSON-encoded unless it is a string; these are the ones to decode.
-_JSON_FIELDS = {"reply_markup", "allowed_updates", "commands", "scope", "entities", "link_preview_options",
-                "reply_parameters", "drop_pending_updates", "show_alert", "disable_notification",
-                "protect_content", "chat_id", "user_id", "message_id", "offset", "limit", "timeout",
-                "max_connections", "cache_time"}
+_JSON_FIELDS = {
+    "reply_markup",
+    "allowed_updates",
+    "commands",
+    "scope",
+    "entities",
+    "link_preview_options",
+    "reply_parameters",
+    "drop_pending_updates",
+    "show_alert",
+    "disable_notification",
+    "protect_content",
+    "chat_id",
+    "user_id",
+    "message_id",
+    "offset",
+    "limit",
+    "timeout",
+    "max_connections",
+    "cache_time",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +102,7 @@ class FakeTelegram:
         self.port = 0
 
     # ---- life cycle -------------------------------------------------------------------------
-    def __enter__(self) -> "FakeTelegram":
+    def __enter__(self) -> FakeTelegram:
         self.start()
         return self
 
@@ -90,8 +115,9 @@ class FakeTelegram:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                                     timeout_graceful_shutdown=2))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        )
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
@@ -125,8 +151,9 @@ class FakeTelegram:
             params.update(_decode_form(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))))
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
-            return JSONResponse({"ok": False, "error_code": 404, "description": f"Not Found: method {method}"},
-                                status_code=404)
+            return JSONResponse(
+                {"ok": False, "error_code": 404, "description": f"Not Found: method {method}"}, status_code=404
+            )
         if method != "getUpdates":  # polling is noise; everything else is what the bot did
             with self._lock:
                 self._calls.append(Call(method, params))
@@ -154,8 +181,13 @@ class FakeTelegram:
 
     async def _api_sendMessage(self, params: dict) -> dict:
         chat_id = params["chat_id"]
-        message = {"message_id": next(self._message_ids), "date": int(time.time()), "from": BOT_USER,
-                   "chat": {"id": chat_id, "type": "private"}, "text": params.get("text", "")}
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "from": BOT_USER,
+            "chat": {"id": chat_id, "type": "private"},
+            "text": params.get("text", ""),
+        }
         if isinstance(params.get("reply_markup"), dict) and "inline_keyboard" in params["reply_markup"]:
             message["reply_markup"] = params["reply_markup"]
         return message
@@ -204,9 +236,15 @@ class FakeTelegram:
         return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "zh-hans"}
 
     def message(self, chat_id: int, **content: Any) -> dict:
-        return {"message": {"message_id": next(self._message_ids), "date": int(time.time()),
-                            "chat": {"id": chat_id, "type": "private", "first_name": "测试"},
-                            "from": self.user(chat_id), **content}}
+        return {
+            "message": {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "测试"},
+                "from": self.user(chat_id),
+                **content,
+            }
+        }
 
     def text(self, chat_id: int, text: str) -> dict:
         return self.message(chat_id, text=text)
@@ -214,27 +252,49 @@ class FakeTelegram:
     def command(self, chat_id: int, command: str, *args: str) -> dict:
         """``command("start")`` -> ``/start`` with its bot_command entity, as clients send it."""
         head = f"/{command}"
-        return self.message(chat_id, text=" ".join([head, *args]),
-                            entities=[{"type": "bot_command", "offset": 0, "length": len(head)}])
+        return self.message(
+            chat_id, text=" ".join([head, *args]), entities=[{"type": "bot_command", "offset": 0, "length": len(head)}]
+        )
 
     def callback(self, chat_id: int, data: str, message_text: str = "请选择：") -> dict:
-        return {"callback_query": {
-            "id": f"cq{next(self._message_ids)}", "from": self.user(chat_id), "chat_instance": f"ci{chat_id}",
-            "data": data,
-            "message": {"message_id": next(self._message_ids), "date": int(time.time()), "from": BOT_USER,
-                        "chat": {"id": chat_id, "type": "private", "first_name": "测试"}, "text": message_text}}}
+        return {
+            "callback_query": {
+                "id": f"cq{next(self._message_ids)}",
+                "from": self.user(chat_id),
+                "chat_instance": f"ci{chat_id}",
+                "data": data,
+                "message": {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "from": BOT_USER,
+                    "chat": {"id": chat_id, "type": "private", "first_name": "测试"},
+                    "text": message_text,
+                },
+            }
+        }
 
     def photo(self, chat_id: int) -> dict:
-        return self.message(chat_id, photo=[{"file_id": "AgAD-photo", "file_unique_id": "ph1", "width": 90,
-                                             "height": 90, "file_size": 1024}])
+        return self.message(
+            chat_id,
+            photo=[{"file_id": "AgAD-photo", "file_unique_id": "ph1", "width": 90, "height": 90, "file_size": 1024}],
+        )
 
     def voice(self, chat_id: int) -> dict:
         return self.message(chat_id, voice={"file_id": "AwAD-voice", "file_unique_id": "vo1", "duration": 3})
 
     def sticker(self, chat_id: int) -> dict:
-        return self.message(chat_id, sticker={"file_id": "CAAD-st", "file_unique_id": "st1", "type": "regular",
-                                              "width": 512, "height": 512, "is_animated": False,
-                                              "is_video": False})
+        return self.message(
+            chat_id,
+            sticker={
+                "file_id": "CAAD-st",
+                "file_unique_id": "st1",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        )
 
     def location(self, chat_id: int) -> dict:
         return self.message(chat_id, location={"latitude": 27.78, "longitude": 112.95})

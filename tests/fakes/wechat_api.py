@@ -124,16 +124,18 @@ class FakeWeChatApi:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> "FakeWeChatApi":
+    def start(self) -> FakeWeChatApi:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with other tests
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app(), log_level="warning", access_log=False, lifespan="off",
-                                loop="asyncio", http="h11")
+        config = uvicorn.Config(
+            self._app(), log_level="warning", access_log=False, lifespan="off", loop="asyncio", http="h11"
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-wechat-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-wechat-api", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
@@ -148,7 +150,7 @@ class FakeWeChatApi:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "FakeWeChatApi":
+    def __enter__(self) -> FakeWeChatApi:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from legal_triage.stack import Stack
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +32,12 @@ def staff_api(web_url):
     """A client for the staff JSON API, authenticated as the first test staff member."""
     import httpx
 
-    from legal_triage.stack import STAFF_TOKENS
+    from tests.support.stack import STAFF_TOKENS
 
     name, token = next(iter(STAFF_TOKENS.items()))
-    with httpx.Client(base_url=f"{web_url}/api/staff", headers={"Authorization": f"Bearer {token}"},
-                      timeout=60) as client:
+    with httpx.Client(
+        base_url=f"{web_url}/api/staff", headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
         client.staff_name = name
         yield client
 
@@ -58,15 +59,24 @@ def platform_fakes():
     at them: ``(wechat, telegram, env)``."""
     from tests.fakes.telegram_api import FakeTelegram
     from tests.fakes.wechat_api import FakeWeChatApi
-    from tests.test_wechat import TOKEN
+    from tests.unit.channels.test_wechat import TOKEN
 
     wechat, telegram = FakeWeChatApi(), FakeTelegram()
     wechat.start()
     telegram.start()
     try:
-        yield wechat, telegram, {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": wechat.app_id,
-                                 "WECHAT_APP_SECRET": wechat.app_secret, "WECHAT_API_BASE_URL": wechat.url,
-                                 "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_BASE_URL": telegram.base_url}
+        yield (
+            wechat,
+            telegram,
+            {
+                "WECHAT_TOKEN": TOKEN,
+                "WECHAT_APP_ID": wechat.app_id,
+                "WECHAT_APP_SECRET": wechat.app_secret,
+                "WECHAT_API_BASE_URL": wechat.url,
+                "TELEGRAM_BOT_TOKEN": telegram.token,
+                "TELEGRAM_BASE_URL": telegram.base_url,
+            },
+        )
     finally:
         telegram.stop()
         wechat.stop()
@@ -97,8 +107,16 @@ def make_browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
@@ -121,15 +139,18 @@ def follow(driver, target, timeout: float = 60) -> None:
     page = driver.find_element("tag name", "html")
     (driver.find_element("id", target) if isinstance(target, str) else target).click()
     patient_wait(driver, timeout).until(
-        lambda d: expected_conditions.staleness_of(page)(d)
-        and d.execute_script("return document.readyState") == "complete")
+        lambda d: (
+            expected_conditions.staleness_of(page)(d) and d.execute_script("return document.readyState") == "complete"
+        )
+    )
 
 
 def emulate(driver, width: int, height: int, mobile: bool) -> None:
     # headless windows have a minimum width, so emulate the device instead of resizing
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": height, "deviceScaleFactor": 2 if mobile else 1,
-                            "mobile": mobile})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 2 if mobile else 1, "mobile": mobile},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +173,7 @@ def desk_browser():
 
 @pytest.fixture(scope="session")
 def screenshots():
-    from legal_triage.settings import PROJECT_ROOT
+    from bot.settings import PROJECT_ROOT
 
     folder = PROJECT_ROOT / "results" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,23 +8,24 @@ import httpx
 import pytest
 import xmltodict
 
-from legal_triage.handoff import CLAIMED_NOTICE, CLOSED_NOTICE
+from bot.services.handoff import CLAIMED_NOTICE, CLOSED_NOTICE
 from tests.integration.conftest import wait_until
-from tests.test_wechat import OPENID, signed_query, text_xml
+from tests.unit.channels.test_wechat import OPENID, signed_query, text_xml
 
 pytestmark = pytest.mark.integration
 
 
 def staff_client(url: str) -> httpx.Client:
-    from legal_triage.stack import STAFF_TOKENS
+    from tests.support.stack import STAFF_TOKENS
 
     token = next(iter(STAFF_TOKENS.values()))
     return httpx.Client(base_url=f"{url}/api/staff", headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
 def staff_take(staff_api, sender_id: str) -> int:
-    waiting = wait_until(lambda: [c for c in staff_api.get("/conversations").json()["conversations"]
-                                  if c["sender_id"] == sender_id])
+    waiting = wait_until(
+        lambda: [c for c in staff_api.get("/conversations").json()["conversations"] if c["sender_id"] == sender_id]
+    )
     number = waiting[0]["id"]
     staff_api.post(f"/conversations/{number}/claim").raise_for_status()
     return number

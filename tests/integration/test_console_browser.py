@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from legal_triage.console.accounts import Accounts, Role
-from legal_triage.storage.sql import make_engine
+from bot.services.accounts import Accounts, Role
+from bot.storage.sql import make_engine
 from tests.integration.conftest import follow, patient_wait
 
 pytestmark = pytest.mark.integration

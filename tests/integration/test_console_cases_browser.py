@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from legal_triage.console.accounts import Accounts, Role
-from legal_triage.domain import ApplicationStatus, LegalAidApplication, MediationBooking
-from legal_triage.storage.sql import SqlCaseStore, make_engine
+from bot.domain import ApplicationStatus, LegalAidApplication, MediationBooking
+from bot.services.accounts import Accounts, Role
+from bot.storage.sql import SqlCaseStore, make_engine
 from tests.integration.conftest import follow, patient_wait
 
 pytestmark = pytest.mark.integration
@@ -22,14 +22,36 @@ def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser
     Accounts(engine).create("chen", PASSWORD, Role.STAFF, "陈干事")
     store = SqlCaseStore(engine)
     sender = f"web:{uuid.uuid4()}"
-    application = store.add_application(LegalAidApplication(
-        sender_id=sender, name="李桂兰", phone="13800001234", town="花石镇", village="花石村", matter="追索劳动报酬",
-        opponent="湘潭某建筑公司", facts="在工地干了三个月，老板一直拖欠工资共一万二千元。", deadline=None,
-        economic_status="低保户", eligibility_note="追索劳动报酬，属法律援助事项范围"))
-    store.add_booking(MediationBooking(
-        sender_id="web:other", dispute_type="邻里纠纷", parties="张三与李四", town="射埠镇", village=None,
-        facts="宅基地界址争议", name="张三", phone="13900005678", committee_id="county-marriage-family",
-        slot_start=dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(9, 0))), capacity=2)
+    application = store.add_application(
+        LegalAidApplication(
+            sender_id=sender,
+            name="李桂兰",
+            phone="13800001234",
+            town="花石镇",
+            village="花石村",
+            matter="追索劳动报酬",
+            opponent="湘潭某建筑公司",
+            facts="在工地干了三个月，老板一直拖欠工资共一万二千元。",
+            deadline=None,
+            economic_status="低保户",
+            eligibility_note="追索劳动报酬，属法律援助事项范围",
+        )
+    )
+    store.add_booking(
+        MediationBooking(
+            sender_id="web:other",
+            dispute_type="邻里纠纷",
+            parties="张三与李四",
+            town="射埠镇",
+            village=None,
+            facts="宅基地界址争议",
+            name="张三",
+            phone="13900005678",
+            committee_id="county-marriage-family",
+            slot_start=dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(9, 0)),
+        ),
+        capacity=2,
+    )
     citizen, staff = browser, desk_browser
     wait_citizen, wait_staff = patient_wait(citizen, 60), patient_wait(staff, 60)
 
@@ -63,8 +85,12 @@ def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser
     staff.save_screenshot(str(screenshots / "console_application_detail.png"))
     assert store.find(application.reference).status is ApplicationStatus.REVIEWING  # the bot's status check
 
-    wait_citizen.until(lambda d: any(application.reference in e.text and "审查中" in e.text
-                                     for e in d.find_elements("css selector", ".row.staff .bubble")))
+    wait_citizen.until(
+        lambda d: any(
+            application.reference in e.text and "审查中" in e.text
+            for e in d.find_elements("css selector", ".row.staff .bubble")
+        )
+    )
     citizen.save_screenshot(str(screenshots / "web_chat_case_status.png"))
 
     follow(staff, "print-link")

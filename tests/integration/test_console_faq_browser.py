@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from legal_triage.console.accounts import Accounts, Role
-from legal_triage.domain import UnansweredQuestion
-from legal_triage.settings import Settings
-from legal_triage.storage.sql import SqlCaseStore, make_engine
+from bot.domain import UnansweredQuestion
+from bot.services.accounts import Accounts, Role
+from bot.settings import Settings
+from bot.storage.sql import SqlCaseStore, make_engine
 from tests.integration.conftest import follow, patient_wait
 
 pytestmark = pytest.mark.integration
@@ -31,10 +31,10 @@ def sign_in(driver, url, username, wait):
 def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, screenshots):
     from selenium.webdriver.support.ui import Select
 
-    from legal_triage import kb
-    from legal_triage.laws import StatuteLibrary
-    from legal_triage.retrieval import FaqRetriever
-    from legal_triage.services import load_embedder
+    from bot.composition import load_embedder
+    from bot.knowledge import kb
+    from bot.knowledge.laws import StatuteLibrary
+    from bot.retrieval.faq import FaqRetriever
 
     kb_dir, models = Path(stack.env["LEGAL_TRIAGE_KB_DIR"]), Path(stack.env["LEGAL_TRIAGE_MODELS_DIR"])
     url = web_url
@@ -43,8 +43,12 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     accounts.create("xuan", PASSWORD, Role.PUBLICITY, "宣传干事")
     accounts.create("chief", PASSWORD, Role.ADMIN, "局管理员")
     store = SqlCaseStore(engine)
-    for text in ("山林承包合同到期了怎么续签", "村里山林承包合同到期怎么续签", "山林承包到期了合同怎么续",
-                 "网上买到假货商家不退款怎么办"):
+    for text in (
+        "山林承包合同到期了怎么续签",
+        "村里山林承包合同到期怎么续签",
+        "山林承包到期了合同怎么续",
+        "网上买到假货商家不退款怎么办",
+    ):
         store.record_unanswered(UnansweredQuestion("web", text, "none", "合同纠纷"))
 
     library = StatuteLibrary.load(kb_dir / "laws")
@@ -95,8 +99,12 @@ def test_edit_review_publish_through_the_console(stack, web_url, desk_browser, s
     def bot_answer() -> str:
         replies = stack.say(sender, entry.question)
         if any(b.get("title", "").endswith(entry.question) for r in replies for b in r.get("buttons", [])):
-            number = next(b["title"].split(".")[0] for r in replies for b in r.get("buttons", [])
-                          if b["title"].endswith(entry.question))
+            number = next(
+                b["title"].split(".")[0]
+                for r in replies
+                for b in r.get("buttons", [])
+                if b["title"].endswith(entry.question)
+            )
             replies = stack.say(sender, number)
         return "\n".join(r.get("text", "") for r in replies)
 

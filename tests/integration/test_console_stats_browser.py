@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from legal_triage.console import stats
-from legal_triage.console.accounts import Accounts, Role
-from legal_triage.storage.sql import bookings, consultations, make_engine, unanswered_questions
+from bot.services.accounts import Accounts, Role
+from bot.storage.sql import bookings, consultations, make_engine, unanswered_questions
+from bot.web.console import stats
 from tests.integration.conftest import emulate, follow, patient_wait
 
 pytestmark = pytest.mark.integration
@@ -21,19 +21,52 @@ PASSWORD = "county-bureau-2026"
 def seed(engine, today: dt.date) -> None:
     when = dt.datetime.combine(today, dt.time(9, 30))
     with engine.begin() as conn:
-        conn.execute(insert(consultations), [
-            {"at": when - dt.timedelta(days=d), "sender_hash": f"e2e{d % 4}", "channel": c, "topic": t,
-             "town": "统计测试镇", "kind": k}
-            for d, c, t, k in ((0, "web", "劳动纠纷", "confident"), (1, "wx", "劳动纠纷", "statute"),
-                               (3, "tg", "婚姻家庭", "none"), (8, "web", "婚姻家庭", "chosen"),
-                               (15, "web", "债权债务", "suggest"), (20, "wx", "劳动纠纷", "confident"))])
-        conn.execute(insert(bookings), [
-            {"reference": f"E2E-TJ-{n}", "sender_id": "web:e2e", "dispute_type": "邻里纠纷", "parties": "—",
-             "town": "统计测试镇", "facts": "—", "name": "—", "phone": "—", "committee_id": "c1", "slot_start": when,
-             "status": status, "created_at": when, "updated_at": when}
-            for n, status in enumerate(("settled", "settled", "not_settled", "booked"))])
-        conn.execute(insert(unanswered_questions), [
-            {"at": when, "channel": "web", "text": "<i>鱼塘</i>承包到期怎么办", "reason": "none"}] * 2)
+        conn.execute(
+            insert(consultations),
+            [
+                {
+                    "at": when - dt.timedelta(days=d),
+                    "sender_hash": f"e2e{d % 4}",
+                    "channel": c,
+                    "topic": t,
+                    "town": "统计测试镇",
+                    "kind": k,
+                }
+                for d, c, t, k in (
+                    (0, "web", "劳动纠纷", "confident"),
+                    (1, "wx", "劳动纠纷", "statute"),
+                    (3, "tg", "婚姻家庭", "none"),
+                    (8, "web", "婚姻家庭", "chosen"),
+                    (15, "web", "债权债务", "suggest"),
+                    (20, "wx", "劳动纠纷", "confident"),
+                )
+            ],
+        )
+        conn.execute(
+            insert(bookings),
+            [
+                {
+                    "reference": f"E2E-TJ-{n}",
+                    "sender_id": "web:e2e",
+                    "dispute_type": "邻里纠纷",
+                    "parties": "—",
+                    "town": "统计测试镇",
+                    "facts": "—",
+                    "name": "—",
+                    "phone": "—",
+                    "committee_id": "c1",
+                    "slot_start": when,
+                    "status": status,
+                    "created_at": when,
+                    "updated_at": when,
+                }
+                for n, status in enumerate(("settled", "settled", "not_settled", "booked"))
+            ],
+        )
+        conn.execute(
+            insert(unanswered_questions),
+            [{"at": when, "channel": "web", "text": "<i>鱼塘</i>承包到期怎么办", "reason": "none"}] * 2,
+        )
 
 
 def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, screenshots):
@@ -56,8 +89,10 @@ def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, scr
     answered = stats.answer_rate(engine, first, today)
     assert answered.denominator >= 7  # six seeded and the real chat turn
     assert driver.find_element("id", "answer-rate").text == answered.percent
-    assert driver.find_element("id", "settlement-rate").text == stats.mediation_summary(engine, first, today) \
-        .settlement.percent
+    assert (
+        driver.find_element("id", "settlement-rate").text
+        == stats.mediation_summary(engine, first, today).settlement.percent
+    )
     towns = driver.find_element("id", "chart-towns")
     assert towns.find_elements("css selector", "svg rect")
     assert any(t.get_attribute("textContent") == "统计测试镇：6" for t in towns.find_elements("css selector", "title"))
@@ -73,9 +108,11 @@ def test_statistics_page_on_a_desk_and_a_phone(stack, web_url, desk_browser, scr
 
     # a narrower range from the form
     # date inputs are typed differently in each browser's locale; set them as the picker would
-    driver.execute_script("document.getElementById('from').value = arguments[0];"
-                          "document.getElementById('to').value = arguments[1];",
-                          (today - dt.timedelta(days=2)).isoformat(), today.isoformat())
+    driver.execute_script(
+        "document.getElementById('from').value = arguments[0];document.getElementById('to').value = arguments[1];",
+        (today - dt.timedelta(days=2)).isoformat(),
+        today.isoformat(),
+    )
     follow(driver, "apply")
     patient_wait(driver, 30).until(lambda d: f"from={(today - dt.timedelta(days=2)).isoformat()}" in d.current_url)
     assert len(driver.find_elements("css selector", "#chart-daily svg rect")) == 3

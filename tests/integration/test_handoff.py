@@ -10,8 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from legal_triage.handoff import CLOSED_NOTICE
-from legal_triage.stack import STAFF_TOKENS
+from bot.services.handoff import CLOSED_NOTICE
+from tests.support.stack import STAFF_TOKENS
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +38,9 @@ def test_web_citizen_to_staff_and_back(web_url, staff_api):
     number = conversation["id"]
     assert staff_api.post(f"/conversations/{number}/claim").json()["conversation"]["assignee"] == staff_api.staff_name
     other_name, other_token = list(STAFF_TOKENS.items())[1]
-    taken = httpx.post(f"{web_url}/api/staff/conversations/{number}/claim",
-                       headers={"Authorization": f"Bearer {other_token}"})
+    taken = httpx.post(
+        f"{web_url}/api/staff/conversations/{number}/claim", headers={"Authorization": f"Bearer {other_token}"}
+    )
     assert taken.status_code == 409 and "error" in taken.json()
 
     detail = staff_api.get(f"/conversations/{number}").json()
@@ -56,8 +57,9 @@ def test_web_citizen_to_staff_and_back(web_url, staff_api):
     assert [m["text"] for m in later["messages"]] == [CLOSED_NOTICE] and later["human"] is None
     back = citizen.post("/api/chat", json={"sender": sender, "message": "宅基地纠纷怎么处理"}).json()
     assert back["messages"] and back["human"] is None  # the bot answers again
-    assert any(c["id"] == number for c in staff_api.get("/conversations", params={"status": "closed"})
-               .json()["conversations"])
+    assert any(
+        c["id"] == number for c in staff_api.get("/conversations", params={"status": "closed"}).json()["conversations"]
+    )
 
 
 def test_staff_api_rejects_bad_requests_politely(web_url, staff_api):

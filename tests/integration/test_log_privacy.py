@@ -9,9 +9,9 @@ import uuid
 import httpx
 import pytest
 
-from legal_triage.stack import STAFF_TOKENS
 from tests.integration.conftest import wait_until
-from tests.test_wechat import OPENID, signed_query, text_xml
+from tests.support.stack import STAFF_TOKENS
+from tests.unit.channels.test_wechat import OPENID, signed_query, text_xml
 
 pytestmark = pytest.mark.integration
 NAME, PHONE, ID_NUMBER = "欧阳娜娜", "13987654321", "430321199001011234"
@@ -25,28 +25,42 @@ def test_personal_data_reaches_no_log(stack, web_url, channels):
     for url in (web_url, channel_url):
         sender = f"web:{uuid.uuid4()}"
         for text in (MESSAGE, "我要申请法律援助", "1", f"我叫{NAME}", PHONE, "转人工", MESSAGE):
-            assert httpx.post(f"{url}/api/chat", json={"sender": sender, "message": text}, timeout=60).status_code == 200
-    httpx.post(f"{channel_url}/wechat", params=signed_query(), content=text_xml(MESSAGE).encode(),
-               timeout=60).raise_for_status()
+            assert (
+                httpx.post(f"{url}/api/chat", json={"sender": sender, "message": text}, timeout=60).status_code == 200
+            )
+    httpx.post(
+        f"{channel_url}/wechat", params=signed_query(), content=text_xml(MESSAGE).encode(), timeout=60
+    ).raise_for_status()
     before = len(telegram.messages(4242))
     telegram.push(telegram.text(4242, MESSAGE))
     wait_until(lambda: len(telegram.messages(4242)) > before, 60, "the Telegram reply")
     # a staff member answers one of them with personal data of their own
-    staff = httpx.Client(base_url=f"{channel_url}/api/staff", timeout=60,
-                         headers={"Authorization": f"Bearer {next(iter(STAFF_TOKENS.values()))}"})
-    mine = wait_until(lambda: [c for c in staff.get("/conversations").json()["conversations"]
-                               if c["sender_id"] == sender], 30, "the citizen's conversation in the queue")
+    staff = httpx.Client(
+        base_url=f"{channel_url}/api/staff",
+        timeout=60,
+        headers={"Authorization": f"Bearer {next(iter(STAFF_TOKENS.values()))}"},
+    )
+    mine = wait_until(
+        lambda: [c for c in staff.get("/conversations").json()["conversations"] if c["sender_id"] == sender],
+        30,
+        "the citizen's conversation in the queue",
+    )
     staff.post(f"/conversations/{mine[0]['id']}/claim").raise_for_status()
-    staff.post(f"/conversations/{mine[0]['id']}/reply",
-               json={"text": f"{NAME}您好，核对一下身份证{ID_NUMBER}"}).raise_for_status()
+    staff.post(
+        f"/conversations/{mine[0]['id']}/reply", json={"text": f"{NAME}您好，核对一下身份证{ID_NUMBER}"}
+    ).raise_for_status()
     time.sleep(2)  # let every process write what it would
 
     logs = {path.name: path.read_text(encoding="utf-8", errors="replace") for path in stack.tmp.glob("*.log")}
     assert {"rasa.log", "actions.log", "web.log", "web_channels.log", "telegram.log"} <= set(logs)
     # the processes did log what happened (so an empty log cannot pass for a clean one)
-    for name, event in (("actions.log", "answer sender=web:"), ("actions.log", "escalate sender="),
-                        ("web_channels.log", "wechat_in sender=wx:"), ("web_channels.log", "staff_reply"),
-                        ("telegram.log", "telegram_message sender=tg:")):
+    for name, event in (
+        ("actions.log", "answer sender=web:"),
+        ("actions.log", "escalate sender="),
+        ("web_channels.log", "wechat_in sender=wx:"),
+        ("web_channels.log", "staff_reply"),
+        ("telegram.log", "telegram_message sender=tg:"),
+    ):
         assert event in logs[name], (name, event)
     for name, text in logs.items():
         for what, value in PERSONAL.items():

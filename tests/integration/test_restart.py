@@ -8,10 +8,10 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from legal_triage.settings import Settings
-from legal_triage.stack import RASA_TOKEN
-from legal_triage.web.app import create_app
+from bot.composition import build_web_app
+from bot.settings import Settings
 from tests.integration.conftest import wait_until
+from tests.support.stack import RASA_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -21,8 +21,13 @@ def texts(replies: list[dict]) -> str:
 
 
 def test_web_chat_reaches_the_real_bot(stack):
-    web = TestClient(create_app(Settings(rasa_url=stack.rasa_url, rasa_token=RASA_TOKEN,
-                                         database_url=stack.env["LEGAL_TRIAGE_DATABASE_URL"])))
+    web = TestClient(
+        build_web_app(
+            Settings(
+                rasa_url=stack.rasa_url, rasa_token=RASA_TOKEN, database_url=stack.env["LEGAL_TRIAGE_DATABASE_URL"]
+            )
+        )
+    )
     body = web.post("/api/chat", json={"message": "你好"}).json()
     assert body["sender"].startswith("web:") and "法律咨询" in texts(body["messages"])
 
@@ -38,8 +43,10 @@ def test_form_survives_restarts_of_rasa_and_the_action_server(stack):
     stack.stop("actions")
     stack.start_actions()
     # the new action server loads its models at start, before any citizen writes
-    wait_until(lambda: actions_log.read_text(errors="replace").count("warm_up_done") == warmed + 1,
-               what="the action server's warm-up")
+    wait_until(
+        lambda: actions_log.read_text(errors="replace").count("warm_up_done") == warmed + 1,
+        what="the action server's warm-up",
+    )
     stack.start_rasa()
     assert "乡镇" in texts(stack.say(sender, "13700001111"))  # the form went on where it was
     stack.say(sender, "射埠镇")

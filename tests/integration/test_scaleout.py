@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from legal_triage.scaleout import ScaleOut, ServiceUnavailable, find_nginx
-from legal_triage.stack import RASA_TOKEN
+from tests.support.scaleout import ScaleOut, ServiceUnavailable, find_nginx
+from tests.support.stack import RASA_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -36,11 +36,33 @@ REFERENCE = re.compile(r"LA-\d{8}-\d{4}")
 
 # Two of the names are ones the NLU model cuts short from "我叫…" (周卫东 → 周, 刘桂兰 → 桂兰); the form
 # then takes the whole message (actions/forms.py), so they must be stored whole.
-NAMES = ["王建国", "李秀英", "张志强", "刘桂兰", "陈海燕", "杨德明", "黄春梅", "赵国平", "吴玉珍", "周卫东", "徐小红",
-         "孙永福", "马凤英", "朱建华", "胡淑芬", "郭长生", "何冬梅", "高金山", "林翠花", "罗志明", "郑文斌", "梁大勇",
-         "谢巧云", "宋振华"]
-QUESTIONS = ["离婚冷静期是哪条规定的", "老板拖欠我三个月工资不给怎么办", "劳动仲裁的时效是多久",
-             "借钱不还可以起诉吗"]
+NAMES = [
+    "王建国",
+    "李秀英",
+    "张志强",
+    "刘桂兰",
+    "陈海燕",
+    "杨德明",
+    "黄春梅",
+    "赵国平",
+    "吴玉珍",
+    "周卫东",
+    "徐小红",
+    "孙永福",
+    "马凤英",
+    "朱建华",
+    "胡淑芬",
+    "郭长生",
+    "何冬梅",
+    "高金山",
+    "林翠花",
+    "罗志明",
+    "郑文斌",
+    "梁大勇",
+    "谢巧云",
+    "宋振华",
+]
+QUESTIONS = ["离婚冷静期是哪条规定的", "老板拖欠我三个月工资不给怎么办", "劳动仲裁的时效是多久", "借钱不还可以起诉吗"]
 TOWNS = ["花石镇", "易俗河镇", "射埠镇", "中路铺镇", "石鼓镇", "排头乡"]
 OPPONENTS = ["某建筑公司的包工头", "以前打工的饭店老板", "县里一家物流公司"]
 FACTS = ["在工地干了三个月一分钱没拿到", "干了半年，老板说没钱，工资一直拖着不给", "被辞退了，补偿金一分没给"]
@@ -92,11 +114,21 @@ class Citizen:
 def make_citizens() -> list[Citizen]:
     citizens = []
     for i in range(CONVERSATIONS):
-        citizens.append(Citizen(
-            index=i, sender=f"web:{uuid.uuid4()}", name=NAMES[i],
-            phone=f"139{i + 1:02d}{(i + 1) * 7919 % 1_000_000:06d}", question=QUESTIONS[i % len(QUESTIONS)],
-            town=TOWNS[i % len(TOWNS)], opponent=OPPONENTS[i % len(OPPONENTS)], facts=FACTS[i % len(FACTS)],
-            economic=ECONOMIC[i % len(ECONOMIC)], gap=0.1 + 0.05 * (i % 5), asks_midway=i % 3 == 0))
+        citizens.append(
+            Citizen(
+                index=i,
+                sender=f"web:{uuid.uuid4()}",
+                name=NAMES[i],
+                phone=f"139{i + 1:02d}{(i + 1) * 7919 % 1_000_000:06d}",
+                question=QUESTIONS[i % len(QUESTIONS)],
+                town=TOWNS[i % len(TOWNS)],
+                opponent=OPPONENTS[i % len(OPPONENTS)],
+                facts=FACTS[i % len(FACTS)],
+                economic=ECONOMIC[i % len(ECONOMIC)],
+                gap=0.1 + 0.05 * (i % 5),
+                asks_midway=i % 3 == 0,
+            )
+        )
     markers = [m for c in citizens for m in c.markers()]
     assert len(set(markers)) == len(markers) and not any(a in b for a in markers for b in markers if a != b)
     return citizens
@@ -121,8 +153,11 @@ PROMPTS = [
 async def send(client: httpx.AsyncClient, citizen: Citizen, turn: Turn) -> None:
     turn.sent = time.monotonic()
     try:
-        response = await client.post("/webhooks/rest/webhook", json={"sender": citizen.sender, "message": turn.text},
-                                     headers={"X-Trace": turn.trace})
+        response = await client.post(
+            "/webhooks/rest/webhook",
+            json={"sender": citizen.sender, "message": turn.text},
+            headers={"X-Trace": turn.trace},
+        )
         turn.status = response.status_code
         turn.replies = response.json() if response.status_code == 200 else []
     except (httpx.HTTPError, ValueError) as exc:
@@ -180,7 +215,7 @@ async def converse(client: httpx.AsyncClient, citizen: Citizen) -> None:
                 answer = MIDWAY_QUESTION  # a question in the middle of the form; it asks for the phone again
             unit = await send_together(client, citizen, answer)
         raise RuntimeError("the form did not finish")
-    except Exception as exc:  # recorded; the tests report it with the end of the conversation
+    except Exception as exc:  # noqa: BLE001 - recorded; the tests report it with the end of the conversation
         tail = [(t.text, t.bot_texts) for t in citizen.turns[-4:]]
         citizen.error = f"{type(exc).__name__}: {exc}; last messages: {tail}"
 
@@ -210,8 +245,11 @@ def scaleout(tmp_path_factory):
     def missing(message: str):
         if skip:
             pytest.skip(f"{message} (LEGAL_TRIAGE_SKIP_SERVICES=1)")
-        pytest.fail(f"{message}; the scale-out test is required (set LEGAL_TRIAGE_SKIP_SERVICES=1 only on "
-                    "machines without PostgreSQL, Redis and nginx)", pytrace=False)
+        pytest.fail(
+            f"{message}; the scale-out test is required (set LEGAL_TRIAGE_SKIP_SERVICES=1 only on "
+            "machines without PostgreSQL, Redis and nginx)",
+            pytrace=False,
+        )
 
     base = os.environ.get("LEGAL_TRIAGE_TEST_POSTGRES_URL")
     if not base:
@@ -237,15 +275,22 @@ def citizens(scaleout) -> list[Citizen]:
     took = time.monotonic() - began
     turns = [t for c in citizens for t in c.turns]
     latencies = sorted(t.answered - t.sent for t in turns)
-    (scaleout.tmp / "conversations.json").write_text(json.dumps(  # for a post-mortem, beside the logs
-        [{"sender": c.sender, "error": c.error, "turns": [t.__dict__ for t in c.turns]} for c in citizens],
-        ensure_ascii=False, indent=1), encoding="utf-8")
+    (scaleout.tmp / "conversations.json").write_text(
+        json.dumps(  # for a post-mortem, beside the logs
+            [{"sender": c.sender, "error": c.error, "turns": [t.__dict__ for t in c.turns]} for c in citizens],
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     rasa = Counter(e["upstream"] for e in scaleout.access_log("rasa") if e["route"] == "webhook")
     actions = Counter(e["upstream"] for e in scaleout.access_log("actions") if e["route"] == "action")
-    print(f"\nstart-up {json.dumps({k: round(v, 1) for k, v in scaleout.start_times.items()})}"
-          f"\n{len(citizens)} conversations, {len(turns)} messages in {took:.1f} s; latency p50 "
-          f"{latencies[len(latencies) // 2]:.2f} s, max {latencies[-1]:.2f} s"
-          f"\nREST messages per Rasa server {dict(rasa)}; action calls per action server {dict(actions)}")
+    print(
+        f"\nstart-up {json.dumps({k: round(v, 1) for k, v in scaleout.start_times.items()})}"
+        f"\n{len(citizens)} conversations, {len(turns)} messages in {took:.1f} s; latency p50 "
+        f"{latencies[len(latencies) // 2]:.2f} s, max {latencies[-1]:.2f} s"
+        f"\nREST messages per Rasa server {dict(rasa)}; action calls per action server {dict(actions)}"
+    )
     return citizens
 
 
@@ -287,8 +332,10 @@ def test_messages_of_one_conversation_were_in_flight_together_on_both_servers(sc
     pairs = [u for c in citizens for u in c.units if len(u) == 2]
     overlapping = [(a, b) for a, b in pairs if b.sent < a.answered]
     on_both = [(a, b) for a, b in overlapping if server[a.trace] != server[b.trace]]
-    print(f"\n{len(overlapping)} of {len(pairs)} pairs were in flight together, {len(on_both)} of them on two "
-          "Rasa servers")
+    print(
+        f"\n{len(overlapping)} of {len(pairs)} pairs were in flight together, {len(on_both)} of them on two "
+        "Rasa servers"
+    )
     assert len(overlapping) >= len(pairs) // 2
     assert len(on_both) >= 3
 
@@ -313,7 +360,7 @@ def test_each_tracker_is_exactly_its_conversation_in_order(citizens, trackers):
         assert len(seen) == len(citizen.turns), (citizen.name, [u for u, _ in seen], [t.text for t in citizen.turns])
         position = 0
         for unit in citizen.units:
-            stored = seen[position:position + len(unit)]
+            stored = seen[position : position + len(unit)]
             position += len(unit)
             # Messages sent one after the other are stored in that order. A pair sent together may be
             # stored either way round (whichever reached the lock first), but each message must be
@@ -333,14 +380,17 @@ def test_each_tracker_is_exactly_its_conversation_in_order(citizens, trackers):
 def test_every_application_is_stored_exactly_once(scaleout, citizens):
     from sqlalchemy import func, select
 
-    from legal_triage.storage.sql import applications, escalations, make_engine
+    from bot.storage.sql import applications, escalations, make_engine
 
     engine = make_engine(scaleout.records_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(applications)).mappings().all()
-            queued = conn.execute(select(escalations.c.sender_id, func.count()).where(escalations.c.reason == "intake")
-                                  .group_by(escalations.c.sender_id)).all()
+            queued = conn.execute(
+                select(escalations.c.sender_id, func.count())
+                .where(escalations.c.reason == "intake")
+                .group_by(escalations.c.sender_id)
+            ).all()
     finally:
         engine.dispose()
     by_sender = Counter(r["sender_id"] for r in rows)

@@ -18,20 +18,29 @@ import httpx
 import pytest
 import xmltodict
 
-from legal_triage.gateway import TOO_FAST
-from legal_triage.stack import Stack
-from legal_triage.storage.sql import SqlCaseStore, make_engine
+from bot.services.gateway import TOO_FAST
+from bot.storage.sql import SqlCaseStore, make_engine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.conftest import platform_fakes, wait_until
-from tests.test_wechat import signed_query, text_xml
+from tests.support.stack import Stack
+from tests.unit.channels.test_wechat import signed_query, text_xml
 
 pytestmark = pytest.mark.integration
 REFERENCE = re.compile(r"LA-\d{8}-\d{4}")
 #: The legal-aid form's questions (domain.yml) and a citizen's answers; ``None`` = the citizen's own.
 #: The read-back comes first: it repeats the other questions' labels.
-ANSWERS = [("信息对吗", "对"), ("选择您要办的事项", "1"), ("姓名", None), ("手机号码", None), ("哪个乡镇", "花石镇"),
-           ("哪个村", "不知道"), ("对方是谁", "某建筑公司"), ("事情经过", "在工地干了三个月一分钱没拿到"),
-           ("期限", "没有"), ("经济情况", "我是低保户，家里困难")]
+ANSWERS = [
+    ("信息对吗", "对"),
+    ("选择您要办的事项", "1"),
+    ("姓名", None),
+    ("手机号码", None),
+    ("哪个乡镇", "花石镇"),
+    ("哪个村", "不知道"),
+    ("对方是谁", "某建筑公司"),
+    ("事情经过", "在工地干了三个月一分钱没拿到"),
+    ("期限", "没有"),
+    ("经济情况", "我是低保户，家里困难"),
+]
 
 
 class Citizen:
@@ -106,8 +115,9 @@ class WeChatCitizen:
         self.url, self.msg_id = url, 7_000_000_000_000_000_000 + uuid.uuid4().int % 10**12
 
     def post(self, text: str, msg_id: int) -> httpx.Response:
-        return httpx.post(f"{self.url}/wechat", params=signed_query(), content=text_xml(text, msg_id).encode(),
-                          timeout=60)
+        return httpx.post(
+            f"{self.url}/wechat", params=signed_query(), content=text_xml(text, msg_id).encode(), timeout=60
+        )
 
     def passive(self, response: httpx.Response) -> str:
         response.raise_for_status()

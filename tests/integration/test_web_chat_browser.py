@@ -58,5 +58,7 @@ def test_chat_on_a_phone(web_url, browser, staff_api, screenshots):
     time.sleep(4)  # one polling round: the reply must not be drawn twice
     assert sum("我是调解员" in e.text for e in browser.find_elements("css selector", ".row.staff .bubble")) == 1
     staff_api.post(f"/conversations/{conversation['id']}/close").raise_for_status()
-    wait.until(lambda d: any("小助手继续为您服务" in e.text for e in d.find_elements("css selector", ".row.staff .bubble")))
+    wait.until(
+        lambda d: any("小助手继续为您服务" in e.text for e in d.find_elements("css selector", ".row.staff .bubble"))
+    )
     wait.until(lambda d: not d.find_element("id", "mode").is_displayed())

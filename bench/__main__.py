@@ -1,0 +1,5 @@
+"""``python -m bench``: every figure of ``make bench`` (see ``bench.figures``)."""
+
+from bench.figures import main
+
+main()

@@ -1,0 +1,146 @@
+"""End-to-end message latency under concurrent conversations, through Rasa's REST channel.
+
+Each simulated citizen is a conversation of its own (a fresh ``web:<uuid>`` sender) that walks one
+of ``SCRIPTS`` - realistic multi-turn Chinese consultations: a question, a follow-up, the legal
+basis, a form started - so every message goes through Rasa (NLU, rules, forms), the action server
+(topic, FAQ retrieval, statutes, the database) and back. Two kinds of load:
+
+- ``paced``: citizens pause ``think_s`` (uniform 1-3 s) between messages, as people typing on a
+  phone do (real typing is slower still). This is what "N concurrent conversations" means for
+  the bureau; the latency targets are read off this load.
+- ``closed``: no pause at all - every citizen sends the next message the moment the reply arrives.
+  This saturates the machine and shows its capacity (messages per second) and the queueing
+  latency at saturation.
+
+A message counts as an error when the request fails, is not 200, or the bot says nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+#: Realistic conversations (none asks for a person: a paused conversation answers nothing by design).
+SCRIPTS = [
+    ["你好", "老板拖欠我三个月工资怎么办", "法律依据是什么", "公司不承认我是他们的员工咋办", "好的谢谢"],
+    ["离婚了孩子抚养费对方不给怎么办", "孩子跟谁有啥规定", "法律依据是什么", "谢谢"],
+    ["邻居砌墙占了我家的地", "能不能找村里调解", "调解要钱吗"],
+    ["出车祸了对方全责但是不赔钱", "误工费怎么算", "可以申请法律援助吗"],
+    ["借给朋友五万块钱他不还 有借条", "过了几年还能告吗", "法律依据是什么"],
+    ["我要申请法律援助", "1", "王小明", "13812345678", "花石镇"],
+    ["爸妈老了兄弟都不管", "赡养费一般给多少", "谢谢你"],
+    ["在网上买到假货商家不退款", "可以打什么电话投诉", "好的"],
+]
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    return {f"p{q}": round(float(np.percentile(values, q)), 1) for q in (50, 95, 99)}
+
+
+async def _citizen(
+    client: httpx.AsyncClient,
+    url: str,
+    script: list[str],
+    think: tuple[float, float],
+    rng: random.Random,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
+    sender = f"web:{uuid.uuid4()}"
+    for i, text in enumerate(script):
+        if i and think[1] > 0:
+            await asyncio.sleep(rng.uniform(*think))
+        started = time.perf_counter()
+        try:
+            response = await client.post(url, json={"sender": sender, "message": text})
+            ok = response.status_code == 200 and bool(response.json())
+            error = None if ok else f"status {response.status_code}" if response.status_code != 200 else "no reply"
+        except httpx.HTTPError as exc:
+            error = type(exc).__name__
+        latencies.append(1000 * (time.perf_counter() - started))
+        if error:
+            errors.append(error)
+
+
+async def run_level(
+    rasa_url: str, concurrency: int, conversations: int, think: tuple[float, float], seed: int = 7
+) -> dict:
+    """``conversations`` conversations, ``concurrency`` of them at any moment; their message latencies."""
+    url = f"{rasa_url}/webhooks/rest/webhook"
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    errors: list[str] = []
+    queue: asyncio.Queue[list[str]] = asyncio.Queue()
+    for i in range(conversations):
+        queue.put_nowait(SCRIPTS[i % len(SCRIPTS)])
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(rng.uniform(0, think[1]))  # citizens do not all start in the same millisecond
+        while not queue.empty():
+            await _citizen(client, url, queue.get_nowait(), think, rng, latencies, errors)
+
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "conversations": conversations,
+        "messages": len(latencies),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "wall_s": round(wall, 1),
+        "messages_per_s": round(len(latencies) / wall, 2),
+        "latency_ms": _percentiles(latencies),
+        "think_s": list(think),
+    }
+
+
+def load_figures(rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50)) -> dict:
+    """Paced and closed-loop load at each concurrency level (the same scripts, fresh senders)."""
+    results: dict[str, list[dict]] = {"paced": [], "closed": []}
+    for level in levels:
+        # enough conversations that every level sends a few hundred messages at most
+        conversations = max(2 * level, 16)
+        results["paced"].append(asyncio.run(run_level(rasa_url, level, conversations, (1.0, 3.0))))
+        results["closed"].append(asyncio.run(run_level(rasa_url, level, conversations, (0.0, 0.0))))
+    return {"scripts": len(SCRIPTS), **results}
+
+
+def plot(figures: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_lat, ax_rate) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for mode, style in (("paced", "-"), ("closed", "--")):
+        rows = figures[mode]
+        levels = [r["concurrency"] for r in rows]
+        for q, marker in (("p50", "o"), ("p95", "s"), ("p99", "^")):
+            ax_lat.plot(levels, [r["latency_ms"][q] for r in rows], style, marker=marker, label=f"{mode} {q}")
+        ax_rate.plot(levels, [r["messages_per_s"] for r in rows], style, marker="o", label=mode)
+    ax_lat.set(
+        xlabel="concurrent conversations",
+        ylabel="latency (ms)",
+        yscale="log",
+        title="End-to-end message latency (REST channel)",
+    )
+    ax_lat.axhline(80, color="grey", lw=0.8, ls=":")
+    ax_lat.axhline(300, color="grey", lw=0.8, ls=":")
+    ax_lat.legend(fontsize=7, ncol=2)
+    ax_rate.set(xlabel="concurrent conversations", ylabel="messages / s", title="Throughput")
+    ax_rate.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

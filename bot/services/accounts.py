@@ -1,0 +1,300 @@
+"""Staff accounts: roles and what they allow, scrypt password hashes, sessions, the audit log.
+
+Passwords are stored as scrypt hashes (memory-hard, from the standard library) with a random salt.
+A session is a random token in an HttpOnly cookie; only its SHA-256 is stored. Sessions end after
+``IDLE`` without use or ``ABSOLUTE`` after login. Each session has its own CSRF token that every
+form posts back.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from bot.errors import LegalTriageError
+
+
+class Role(str, Enum):
+    STAFF = "staff"  # 司法所 / legal-aid centre
+    MEDIATOR = "mediator"
+    PUBLICITY = "publicity"  # 普法宣传
+    ADMIN = "admin"
+
+
+ROLE_LABELS = {
+    Role.STAFF: "司法所/法援工作人员",
+    Role.MEDIATOR: "调解员",
+    Role.PUBLICITY: "普法宣传",
+    Role.ADMIN: "管理员",
+}
+#: What each role may do; pages and actions check these, never the role name.
+PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.STAFF: frozenset({"escalations", "applications", "bookings", "stats"}),
+    Role.MEDIATOR: frozenset({"escalations", "bookings", "stats"}),
+    Role.PUBLICITY: frozenset({"faq", "stats"}),
+    Role.ADMIN: frozenset({"escalations", "applications", "bookings", "faq", "stats", "users"}),
+}
+MIN_PASSWORD = 10
+IDLE = dt.timedelta(minutes=30)
+ABSOLUTE = dt.timedelta(hours=12)
+#: Password guessing: after ``MAX_FAILURES`` failed logins of one username within ``FAILURE_WINDOW``,
+#: that username cannot log in until the window has passed (counted from the audit log, so it
+#: holds across restarts and instances).
+MAX_FAILURES = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+metadata = MetaData()
+users = Table(
+    "staff_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("committees", Text),  # mediators: the committee ids they work for, comma-separated
+)
+sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+)
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(128)),
+    Column("detail", Text),
+)
+
+
+class AccountError(LegalTriageError):
+    default_message = "account error"
+
+
+class LoginThrottled(AccountError):
+    default_message = "too many failed logins for this username; try again later"
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    display_name: str
+    role: Role
+    active: bool = True
+    committees: tuple[str, ...] = ()
+
+    def can(self, permission: str) -> bool:
+        return self.active and permission in PERMISSIONS[self.role]
+
+    @property
+    def committee_scope(self) -> tuple[str, ...] | None:
+        """The committees whose bookings and schedules a mediator sees; None = all (other roles)."""
+        return self.committees if self.role is Role.MEDIATOR else None
+
+
+def _user(row) -> User:
+    committees = tuple(c for c in (row["committees"] or "").split(",") if c)
+    return User(row["username"], row["display_name"], Role(row["role"]), row["active"], committees)
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    csrf: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: dt.datetime
+    username: str
+    action: str
+    target: str | None
+    detail: str | None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    """Accounts, sessions and the audit log in the project database (tables from migration 0003)."""
+
+    def __init__(self, engine: Engine, clock=dt.datetime.now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    # ---- users ----------------------------------------------------------------------------
+    def create(
+        self,
+        username: str,
+        password: str,
+        role: Role,
+        display_name: str = "",
+        by: str = "cli",
+        committees: tuple[str, ...] = (),
+    ) -> User:
+        username = username.strip()
+        if not username or len(username) > 64:
+            raise AccountError("用户名不能为空，且不超过64个字符")
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"密码至少{MIN_PASSWORD}位")
+        user = User(username, display_name.strip() or username, Role(role), True, tuple(committees))
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(users).values(
+                        username=user.username,
+                        display_name=user.display_name,
+                        role=user.role.value,
+                        password_hash=hash_password(password),
+                        active=True,
+                        created_at=self._clock(),
+                        committees=",".join(user.committees) or None,
+                    )
+                )
+        except IntegrityError:
+            raise AccountError(f"用户名 {username} 已存在") from None
+        self.audit(by, "user_create", username, user.role.value)
+        return user
+
+    def get(self, username: str) -> User | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
+        return _user(row) if row else None
+
+    def all(self) -> list[User]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.id)).mappings().all()
+        return [_user(r) for r in rows]
+
+    def any_admin(self) -> bool:
+        with self._engine.connect() as conn:
+            return conn.execute(select(users.c.id).where(users.c.role == Role.ADMIN.value).limit(1)).first() is not None
+
+    # ---- sessions -------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> tuple[str, Session] | None:
+        """A new session token for valid credentials, else None (the same for unknown users).
+
+        Raises:
+            LoginThrottled: too many recent failures for this username (the password is not checked).
+        """
+        name = username.strip()[:64] or "?"
+        with self._engine.connect() as conn:
+            failures = conn.execute(
+                select(func.count())
+                .select_from(audit_log)
+                .where(
+                    audit_log.c.username == name,
+                    audit_log.c.action == "login_failed",
+                    audit_log.c.at > self._clock() - FAILURE_WINDOW,
+                )
+            ).scalar_one()
+            if failures >= MAX_FAILURES:
+                raise LoginThrottled()
+            row = conn.execute(select(users).where(users.c.username == username.strip())).mappings().first()
+        stored = row["password_hash"] if row else hash_password(secrets.token_hex(8))  # same work either way
+        if not row or not row["active"] or not verify_password(password, stored):
+            self.audit(name, "login_failed", None, None)
+            return None
+        token, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), self._clock()
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(sessions).values(
+                    token_hash=_token_hash(token), username=row["username"], csrf=csrf, created_at=now, last_seen=now
+                )
+            )
+        self.audit(row["username"], "login", None, None)
+        return token, Session(_user(row), csrf)
+
+    def session(self, token: str | None) -> Session | None:
+        """The live session of a cookie token (touching it), or None when unknown or expired."""
+        if not token:
+            return None
+        now = self._clock()
+        with self._engine.begin() as conn:
+            row = (
+                conn.execute(
+                    select(sessions, users.c.display_name, users.c.role, users.c.active, users.c.committees)
+                    .join(users, users.c.username == sessions.c.username)
+                    .where(sessions.c.token_hash == _token_hash(token))
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            if not row["active"] or now - row["last_seen"] > IDLE or now - row["created_at"] > ABSOLUTE:
+                conn.execute(delete(sessions).where(sessions.c.token_hash == row["token_hash"]))
+                return None
+            conn.execute(update(sessions).where(sessions.c.token_hash == row["token_hash"]).values(last_seen=now))
+        return Session(_user(row), row["csrf"])
+
+    def logout(self, token: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.token_hash == _token_hash(token)))
+
+    # ---- audit ----------------------------------------------------------------------------
+    def audit(self, username: str, action: str, target: str | None, detail: str | None) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(audit_log).values(
+                    at=self._clock(), username=username, action=action, target=target, detail=detail
+                )
+            )
+
+    def audit_entries(self, limit: int = 200) -> list[AuditEntry]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)).mappings().all()
+        return [AuditEntry(r["at"], r["username"], r["action"], r["target"], r["detail"]) for r in rows]

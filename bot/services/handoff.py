@@ -1,0 +1,255 @@
+"""Human handoff: while a person has (or will have) the conversation, the bot keeps quiet.
+
+The action that escalates pauses the Rasa conversation and opens an escalation. From then on the
+channel gateway records what the citizen writes in the escalation's transcript; the citizen is
+told once that a person will reply, with the office hours. Staff claim, reply (through the one
+outbound interface, whatever the channel) and close; closing resumes the Rasa conversation and the
+bot says it is back. A watcher tells citizens nobody has picked up within the configured time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.domain import ConversationMessage, Escalation
+from bot.errors import LegalTriageError, NotFoundError
+from bot.privacy import log_event
+from bot.rasa_client import BotMessage
+from bot.services.outbound import Outbound, channel_of
+from bot.storage.port import CaseStore
+
+logger = logging.getLogger("bot.services.handoff")
+TO_FILL = "待填写"
+WEEKDAY_NAMES = "一二三四五六日"
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ConflictError(LegalTriageError):
+    default_message = "the conversation is not in a state that allows this"
+
+
+class BlankTextError(LegalTriageError):
+    default_message = "text must not be blank"  # it would reach the citizen as an empty message
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """When staff answer the queue. Unknown (``待填写`` in the directory) until the bureau fills it in."""
+
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    start: dt.time | None = None
+    end: dt.time | None = None
+
+    @classmethod
+    def from_config(cls, raw: dict | None) -> OfficeHours:
+        raw = raw or {}
+
+        def parse(value) -> dt.time | None:
+            match = _HHMM.match(str(value or "").strip())
+            return dt.time(int(match.group(1)), int(match.group(2))) if match else None
+
+        return cls(
+            tuple(int(d) for d in raw.get("weekdays", (0, 1, 2, 3, 4))), parse(raw.get("start")), parse(raw.get("end"))
+        )
+
+    @property
+    def known(self) -> bool:
+        return self.start is not None and self.end is not None and bool(self.weekdays)
+
+    def is_open(self, now: dt.datetime) -> bool | None:
+        if not self.known:
+            return None
+        return now.weekday() in self.weekdays and self.start <= now.time() < self.end
+
+    def next_opening(self, now: dt.datetime) -> dt.datetime | None:
+        if not self.known or self.is_open(now):
+            return None
+        for days in range(8):
+            day = now.date() + dt.timedelta(days=days)
+            opening = dt.datetime.combine(day, self.start)
+            if day.weekday() in self.weekdays and opening > now:
+                return opening
+        return None
+
+    def describe(self) -> str:
+        if not self.known:
+            return "以当地司法局公布的时间为准"
+        days = sorted(self.weekdays)
+        if days == list(range(days[0], days[-1] + 1)) and len(days) > 1:
+            span = f"周{WEEKDAY_NAMES[days[0]]}至周{WEEKDAY_NAMES[days[-1]]}"
+        else:
+            span = "、".join(f"周{WEEKDAY_NAMES[d]}" for d in days)
+        return f"{span} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class HandoffPolicy:
+    hours: OfficeHours = OfficeHours()
+    pickup_seconds: int = 600
+
+    @classmethod
+    def from_config(cls, raw: dict | None, pickup_seconds: int | None = None) -> HandoffPolicy:
+        raw = raw or {}
+        seconds = pickup_seconds if pickup_seconds is not None else int(raw.get("pickup_minutes", 10)) * 60
+        return cls(OfficeHours.from_config(raw.get("office_hours")), seconds)
+
+    def expectation(self, now: dt.datetime) -> str:
+        """When the citizen can expect a person, in words."""
+        state = self.hours.is_open(now)
+        if state is None:
+            return "工作人员会在工作时间内尽快回复您"
+        if state:
+            return "现在是工作时间，工作人员会尽快回复您"
+        opening = self.hours.next_opening(now)
+        when = f"{opening.month}月{opening.day}日 {opening:%H:%M}" if opening else "下一个工作日"
+        return f"现在不是工作时间（{self.hours.describe()}），工作人员会在{when}以后回复您"
+
+
+class RasaControl(Protocol):
+    async def resume(self, sender_id: str) -> None:
+        """Un-pause the citizen's Rasa conversation."""
+
+
+def waiting_notice(policy: HandoffPolicy, now: dt.datetime) -> str:
+    return (
+        f"您的消息已转给工作人员，请耐心等待，{policy.expectation(now)}。"
+        "在人工回复之前，小助手先不回答。紧急情况请拨打110；法律咨询也可拨打12348。"
+    )
+
+
+def overdue_notice(policy: HandoffPolicy, now: dt.datetime) -> str:
+    return f"暂时还没有工作人员接待，{policy.expectation(now)}，请留意这里的消息。着急的话可以拨打12348法律服务热线。"
+
+
+#: While the bot is paused it cannot recognise an emergency: these words still get the hotlines at once.
+EMERGENCY = re.compile(r"救命|救救|打我|砍我|杀我|弄死|要杀|拿刀|砸门|不想活|想死|自杀|轻生|跳河|跳楼|喝药|农药|安眠药")
+EMERGENCY_NOTICE = (
+    "请先保证自己的安全！有危险、正在被打或被威胁：马上拨打 110；有人受伤、服药或想不开：马上拨打 120。"
+    "已通知工作人员优先处理。"
+)
+CLAIMED_NOTICE = "工作人员已接入，请直接说明您的情况。"
+CLOSED_NOTICE = "人工服务已结束，感谢您的耐心。小助手继续为您服务，有问题可以直接问我。"
+
+
+class Handoff:
+    """The handoff use case, shared by every channel and by the staff API."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        outbound: Outbound,
+        rasa: RasaControl,
+        policy: HandoffPolicy,
+        clock: Callable[[], dt.datetime] = dt.datetime.now,
+    ) -> None:
+        self.store = store
+        self.outbound = outbound
+        self.rasa = rasa
+        self.policy = policy
+        self._clock = clock
+
+    # ---- the citizen's side ---------------------------------------------------------------
+    def open_for(self, sender_id: str) -> Escalation | None:
+        return self.store.open_escalation(sender_id)
+
+    def citizen_message(self, escalation: Escalation, text: str) -> list[BotMessage]:
+        """Record what the citizen wrote while a person has the conversation; tell them once."""
+        self.store.add_message(ConversationMessage(escalation.id, "citizen", text))
+        if EMERGENCY.search(text):
+            self.store.prioritise_escalation(escalation.id)
+            self.store.add_message(ConversationMessage(escalation.id, "system", EMERGENCY_NOTICE))
+            log_event(logger, "emergency", escalation.sender_id, escalation=escalation.id, during="handoff")
+            return [BotMessage(EMERGENCY_NOTICE)]
+        if escalation.status == "waiting" and self.store.mark_escalation(escalation.id, "notified_at"):
+            notice = waiting_notice(self.policy, self._clock())
+            self.store.add_message(ConversationMessage(escalation.id, "system", notice))
+            return [BotMessage(notice)]
+        return []
+
+    # ---- the staff side -------------------------------------------------------------------
+    def get(self, escalation_id: int) -> Escalation:
+        escalation = self.store.get_escalation(escalation_id)
+        if escalation is None:
+            raise NotFoundError(f"no conversation {escalation_id}")
+        return escalation
+
+    async def claim(self, escalation_id: int, staff: str) -> Escalation:
+        if not self.store.claim_escalation(escalation_id, staff):
+            current = self.get(escalation_id)
+            if current.assignee == staff and current.status == "claimed":
+                return current
+            raise ConflictError(
+                f"conversation {escalation_id} is {current.status}"
+                + (f" by {current.assignee}" if current.assignee else "")
+            )
+        escalation = self.get(escalation_id)
+        await self._say(escalation, CLAIMED_NOTICE, "system")
+        log_event(logger, "claim", escalation.sender_id, escalation=escalation_id)
+        return escalation
+
+    async def reply(self, escalation_id: int, staff: str, text: str) -> ConversationMessage:
+        if not text.strip():
+            raise BlankTextError()
+        escalation = self.get(escalation_id)
+        if escalation.status != "claimed" or escalation.assignee != staff:
+            raise ConflictError("claim the conversation before replying")
+        message = await self._say(escalation, text, "staff", staff)
+        log_event(logger, "staff_reply", escalation.sender_id, escalation=escalation_id)
+        return message
+
+    async def close(self, escalation_id: int, staff: str) -> Escalation:
+        escalation = self.get(escalation_id)
+        if escalation.status == "closed":
+            return escalation
+        if escalation.status == "claimed" and escalation.assignee != staff:
+            raise ConflictError(f"conversation {escalation_id} is claimed by {escalation.assignee}")
+        self.store.close_escalation(escalation_id, staff)
+        await self.rasa.resume(escalation.sender_id)
+        await self._say(escalation, CLOSED_NOTICE, "system")
+        log_event(logger, "close", escalation.sender_id, escalation=escalation_id)
+        return self.get(escalation_id)
+
+    def note(self, escalation_id: int, staff: str, text: str) -> ConversationMessage:
+        """An internal note for colleagues; never sent to the citizen."""
+        if not text.strip():
+            raise BlankTextError()
+        escalation = self.get(escalation_id)
+        return self.store.add_message(ConversationMessage(escalation.id, "note", text, staff))
+
+    def transcript(self, escalation_id: int) -> list[ConversationMessage]:
+        return self.store.messages(escalation_id)
+
+    # ---- the watcher ----------------------------------------------------------------------
+    async def remind_overdue(self) -> int:
+        """Tell citizens whose request nobody picked up in time when to expect an answer (once)."""
+        now = self._clock()
+        told = 0
+        for escalation in self.store.escalations("waiting"):
+            waited = (now - escalation.created_at).total_seconds() if escalation.created_at else 0
+            if waited < self.policy.pickup_seconds:
+                continue
+            if self.store.mark_escalation(escalation.id, "overdue_notified_at"):
+                await self._say(escalation, overdue_notice(self.policy, now), "system")
+                told += 1
+        return told
+
+    async def _say(
+        self, escalation: Escalation, text: str, author: str, staff: str | None = None
+    ) -> ConversationMessage:
+        message = self.store.add_message(ConversationMessage(escalation.id, author, text, staff))
+        try:
+            await self.outbound.send(escalation.sender_id, [BotMessage(text)])
+        except LegalTriageError as exc:  # kept in the transcript; staff see it was not delivered
+            log_event(
+                logger,
+                "delivery_failed",
+                escalation.sender_id,
+                channel=channel_of(escalation.sender_id),
+                error=type(exc).__name__,
+            )
+        return message

@@ -1,0 +1,642 @@
+"""SQL adapter of the case store (SQLite file by default, PostgreSQL by URL) via SQLAlchemy.
+
+The schema is created and changed only by the Alembic migrations in ``bot/storage/migrations``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from bot.domain import (
+    ApplicationStatus,
+    BookingStatus,
+    Consultation,
+    ConversationMessage,
+    Escalation,
+    LegalAidApplication,
+    MediationBooking,
+    UnansweredQuestion,
+)
+from bot.errors import SlotUnavailableError, StorageUnavailableError
+from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
+
+metadata = MetaData()
+
+counters = Table(
+    "reference_counters",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+applications = Table(
+    "legal_aid_applications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("town", String(64), nullable=False),
+    Column("village", String(64)),
+    Column("matter", String(64), nullable=False),
+    Column("opponent", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("deadline", Text),
+    Column("economic_status", Text, nullable=False),
+    Column("eligibility_note", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+bookings = Table(
+    "mediation_bookings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("dispute_type", String(64), nullable=False),
+    Column("parties", Text, nullable=False),
+    Column("town", String(64), nullable=False),
+    Column("village", String(64)),
+    Column("facts", Text, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("committee_id", String(64), nullable=False),
+    Column("slot_start", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+slots = Table(
+    "mediation_slots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("committee_id", String(64), nullable=False),
+    Column("slot_start", DateTime, nullable=False),
+    Column("booked", Integer, nullable=False),
+    UniqueConstraint("committee_id", "slot_start", name="uq_slot"),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("reason", String(32), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("topic", String(32)),
+    Column("town", String(64)),
+    Column("context", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("assignee", String(64)),
+    Column("claimed_at", DateTime),
+    Column("closed_at", DateTime),
+    Column("notified_at", DateTime),
+    Column("overdue_notified_at", DateTime),
+)
+
+conversation_messages = Table(
+    "conversation_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", Integer, nullable=False, index=True),
+    Column("author", String(16), nullable=False),
+    Column("staff", String(64)),
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+web_outbox = Table(
+    "web_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(128), nullable=False, index=True),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+consultations = Table(
+    "consultations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("sender_hash", String(32), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("topic", String(32)),
+    Column("town", String(64)),
+    Column("kind", String(16), nullable=False),
+    Column("faq_id", String(96)),
+    Column("score", Float),
+)
+
+unanswered_questions = Table(
+    "unanswered_questions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("topic", String(32)),
+    Column("reason", String(16), nullable=False),
+    Column("resolved_faq_id", String(96)),
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(32), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("by", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+faq_drafts = Table(
+    "faq_drafts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", String(96), nullable=False, index=True),
+    Column("data", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("reviewer", String(64)),
+    Column("note", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+committee_schedules = Table(
+    "committee_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("committee_id", String(64), nullable=False, index=True),
+    Column("weekday", Integer, nullable=False),
+    Column("time", String(5), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    UniqueConstraint("committee_id", "weekday", "time", name="uq_committee_slot"),
+)
+
+#: Webhook deliveries already handled (Telegram update ids, WeChat MsgIds): a redelivery after a
+#: crash or a retry is answered once. Rows older than ``DELIVERY_MEMORY`` are pruned.
+inbound_deliveries = Table(
+    "inbound_deliveries",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("at", DateTime, nullable=False, index=True),
+)
+DELIVERY_MEMORY = timedelta(days=3)
+
+_ESCALATION_FIELDS = (
+    "sender_id",
+    "reason",
+    "priority",
+    "topic",
+    "town",
+    "id",
+    "status",
+    "created_at",
+    "assignee",
+    "claimed_at",
+    "closed_at",
+    "notified_at",
+    "overdue_notified_at",
+)
+_MARKS = frozenset({"notified_at", "overdue_notified_at"})
+
+
+def _escalation(row) -> Escalation:
+    return Escalation(**{k: row[k] for k in _ESCALATION_FIELDS}, context=json.loads(row["context"]))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each dialect needs for concurrent writers."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            # pysqlite's own transaction handling steps aside so that BEGIN IMMEDIATE works.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn) -> None:
+            # Take the write lock at BEGIN so read-then-write transactions cannot deadlock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(url: str) -> None:
+    """Bring the database schema to the newest migration."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(cfg, "head")
+
+
+def _unavailable_as_domain_error(cls):
+    """Wrap every public method so that a database that cannot be reached, or is full, raises
+    :class:`StorageUnavailableError` (a clear, catchable error; the transaction is rolled back, so
+    nothing half-written and nothing already stored is lost)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def translated(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                raise StorageUnavailableError(f"database unavailable: {type(exc.orig or exc).__name__}") from exc
+
+        return translated
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_"):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_unavailable_as_domain_error
+class SqlCaseStore:
+    def __init__(self, engine: Engine, clock=datetime.now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def _next_reference(self, conn, prefix: str, now: datetime) -> str:
+        key = f"{prefix}-{now:%Y%m%d}"
+        result = conn.execute(update(counters).where(counters.c.key == key).values(last=counters.c.last + 1))
+        if result.rowcount == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(counters).values(key=key, last=1))
+            except IntegrityError:  # another writer created the row first
+                conn.execute(update(counters).where(counters.c.key == key).values(last=counters.c.last + 1))
+        number = conn.execute(select(counters.c.last).where(counters.c.key == key)).scalar_one()
+        return make_reference(prefix, now.date(), number)
+
+    def add_application(
+        self, application: LegalAidApplication, escalation: Escalation | None = None
+    ) -> LegalAidApplication:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            ref = self._next_reference(conn, APPLICATION_PREFIX, now)
+            values = {
+                k: getattr(application, k)
+                for k in (
+                    "sender_id",
+                    "name",
+                    "phone",
+                    "town",
+                    "village",
+                    "matter",
+                    "opponent",
+                    "facts",
+                    "deadline",
+                    "economic_status",
+                    "eligibility_note",
+                )
+            }
+            conn.execute(
+                insert(applications).values(
+                    reference=ref, status=application.status.value, created_at=now, updated_at=now, **values
+                )
+            )
+            if escalation is not None:
+                self._insert_escalation(conn, with_reference(escalation, ref), now)
+        return LegalAidApplication(**values, reference=ref, status=application.status, created_at=now)
+
+    def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(slots).values(committee_id=booking.committee_id, slot_start=booking.slot_start, booked=0)
+                    )
+            except IntegrityError:
+                pass  # the slot row exists already
+            taken = conn.execute(
+                update(slots)
+                .where(
+                    slots.c.committee_id == booking.committee_id,
+                    slots.c.slot_start == booking.slot_start,
+                    slots.c.booked < capacity,
+                )
+                .values(booked=slots.c.booked + 1)
+            )
+            if taken.rowcount != 1:
+                raise SlotUnavailableError()
+            ref = self._next_reference(conn, BOOKING_PREFIX, now)
+            values = {
+                k: getattr(booking, k)
+                for k in (
+                    "sender_id",
+                    "dispute_type",
+                    "parties",
+                    "town",
+                    "village",
+                    "facts",
+                    "name",
+                    "phone",
+                    "committee_id",
+                    "slot_start",
+                )
+            }
+            conn.execute(
+                insert(bookings).values(
+                    reference=ref, status=booking.status.value, created_at=now, updated_at=now, **values
+                )
+            )
+        return MediationBooking(**values, reference=ref, status=booking.status, created_at=now)
+
+    def slot_usage(self, committee_id: str, starts: list[datetime]) -> dict[datetime, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(slots.c.slot_start, slots.c.booked).where(
+                    slots.c.committee_id == committee_id, slots.c.slot_start.in_(starts)
+                )
+            ).all()
+        used = {r.slot_start: r.booked for r in rows}
+        return {s: used.get(s, 0) for s in starts}
+
+    @staticmethod
+    def _insert_escalation(conn, escalation: Escalation, now: datetime) -> int:
+        return conn.execute(
+            insert(escalations).values(
+                sender_id=escalation.sender_id,
+                reason=escalation.reason,
+                priority=escalation.priority,
+                topic=escalation.topic,
+                town=escalation.town,
+                context=json.dumps(escalation.context, ensure_ascii=False),
+                status=escalation.status,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+
+    def add_escalation(self, escalation: Escalation) -> Escalation:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            new_id = self._insert_escalation(conn, escalation, now)
+        return Escalation(**{**escalation.__dict__, "id": new_id, "created_at": now})
+
+    def find(self, reference: str) -> LegalAidApplication | MediationBooking | None:
+        ref = reference.strip().upper()
+        with self._engine.connect() as conn:
+            row = conn.execute(select(applications).where(applications.c.reference == ref)).mappings().first()
+            if row:
+                data = {
+                    k: row[k]
+                    for k in (
+                        "sender_id",
+                        "name",
+                        "phone",
+                        "town",
+                        "village",
+                        "matter",
+                        "opponent",
+                        "facts",
+                        "deadline",
+                        "economic_status",
+                        "eligibility_note",
+                        "reference",
+                        "created_at",
+                    )
+                }
+                return LegalAidApplication(**data, status=ApplicationStatus(row["status"]))
+            row = conn.execute(select(bookings).where(bookings.c.reference == ref)).mappings().first()
+            if row:
+                data = {
+                    k: row[k]
+                    for k in (
+                        "sender_id",
+                        "dispute_type",
+                        "parties",
+                        "town",
+                        "village",
+                        "facts",
+                        "name",
+                        "phone",
+                        "committee_id",
+                        "slot_start",
+                        "reference",
+                        "created_at",
+                    )
+                }
+                return MediationBooking(**data, status=BookingStatus(row["status"]))
+        return None
+
+    def escalations(self, status: str = "waiting") -> list[Escalation]:
+        with self._engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(escalations)
+                    .where(escalations.c.status == status)
+                    .order_by(escalations.c.priority, escalations.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [_escalation(r) for r in rows]
+
+    # ---- human handoff --------------------------------------------------------------------
+    def open_escalation(self, sender_id: str) -> Escalation | None:
+        with self._engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(escalations)
+                    .where(escalations.c.sender_id == sender_id, escalations.c.status.in_(("waiting", "claimed")))
+                    .order_by(escalations.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return _escalation(row) if row else None
+
+    def get_escalation(self, escalation_id: int) -> Escalation | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(escalations).where(escalations.c.id == escalation_id)).mappings().first()
+        return _escalation(row) if row else None
+
+    def claim_escalation(self, escalation_id: int, staff: str) -> bool:
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(escalations)
+                .where(escalations.c.id == escalation_id, escalations.c.status == "waiting")
+                .values(status="claimed", assignee=staff, claimed_at=self._clock())
+            )
+        return done.rowcount == 1
+
+    def close_escalation(self, escalation_id: int, staff: str) -> bool:
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(escalations)
+                .where(escalations.c.id == escalation_id, escalations.c.status != "closed")
+                .values(status="closed", assignee=func.coalesce(escalations.c.assignee, staff), closed_at=self._clock())
+            )
+        return done.rowcount == 1
+
+    def prioritise_escalation(self, escalation_id: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(update(escalations).where(escalations.c.id == escalation_id).values(priority=0))
+
+    def mark_escalation(self, escalation_id: int, mark: str) -> bool:
+        if mark not in _MARKS:
+            raise ValueError(mark)
+        column = escalations.c[mark]
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(escalations)
+                .where(escalations.c.id == escalation_id, column.is_(None))
+                .values({mark: self._clock()})
+            )
+        return done.rowcount == 1
+
+    def add_message(self, message: ConversationMessage) -> ConversationMessage:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            new_id = conn.execute(
+                insert(conversation_messages).values(
+                    escalation_id=message.escalation_id,
+                    author=message.author,
+                    staff=message.staff,
+                    text=message.text,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+        return dataclasses.replace(message, id=new_id, created_at=now)
+
+    def messages(self, escalation_id: int) -> list[ConversationMessage]:
+        with self._engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(conversation_messages)
+                    .where(conversation_messages.c.escalation_id == escalation_id)
+                    .order_by(conversation_messages.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            ConversationMessage(r["escalation_id"], r["author"], r["text"], r["staff"], r["id"], r["created_at"])
+            for r in rows
+        ]
+
+    def push_outbox(self, sender_id: str, message: dict) -> int:
+        with self._engine.begin() as conn:
+            return conn.execute(
+                insert(web_outbox).values(
+                    sender_id=sender_id, message=json.dumps(message, ensure_ascii=False), created_at=self._clock()
+                )
+            ).inserted_primary_key[0]
+
+    def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(web_outbox.c.id, web_outbox.c.message)
+                .where(web_outbox.c.sender_id == sender_id, web_outbox.c.id > after)
+                .order_by(web_outbox.c.id)
+            ).all()
+        return [(r.id, json.loads(r.message)) for r in rows]
+
+    # ---- webhook deliveries ------------------------------------------------------------------
+    def delivered(self, key: str) -> bool:
+        with self._engine.connect() as conn:
+            return (
+                conn.execute(select(inbound_deliveries.c.key).where(inbound_deliveries.c.key == key)).first()
+                is not None
+            )
+
+    def mark_delivered(self, key: str) -> None:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(inbound_deliveries).values(key=key, at=now))
+            except IntegrityError:
+                return  # handled twice at once (another process): once is recorded
+            if hash(key) % 100 == 0:  # now and then, forget deliveries too old to be redelivered
+                conn.execute(delete(inbound_deliveries).where(inbound_deliveries.c.at < now - DELIVERY_MEMORY))
+
+    # ---- what was asked -------------------------------------------------------------------
+    def record_consultation(self, consultation: Consultation) -> None:
+        values = {k: v for k, v in dataclasses.asdict(consultation).items() if k != "at"}
+        with self._engine.begin() as conn:
+            conn.execute(insert(consultations).values(at=consultation.at or self._clock(), **values))
+
+    def record_unanswered(self, question: UnansweredQuestion) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(unanswered_questions).values(
+                    at=question.at or self._clock(),
+                    channel=question.channel,
+                    text=question.text,
+                    topic=question.topic,
+                    reason=question.reason,
+                    resolved_faq_id=question.resolved_faq_id,
+                )
+            )
+
+    def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
+        with self._engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(unanswered_questions)
+                    .where(unanswered_questions.c.resolved_faq_id.is_(None))
+                    .order_by(unanswered_questions.c.id.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            UnansweredQuestion(r["channel"], r["text"], r["reason"], r["topic"], r["id"], r["at"], r["resolved_faq_id"])
+            for r in rows
+        ]
+
+    def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(committee_schedules.c.weekday, committee_schedules.c.time, committee_schedules.c.capacity).where(
+                    committee_schedules.c.committee_id == committee_id
+                )
+            ).all()
+        return [(r.weekday, r.time, r.capacity) for r in rows]

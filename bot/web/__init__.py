@@ -1,0 +1,1 @@
+"""The web app: web chat at /chat, health at /healthz, the staff console and the channel webhooks."""

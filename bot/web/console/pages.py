@@ -1,0 +1,356 @@
+"""The console's pages under ``/console``: login, the live escalation queue, one conversation, users.
+
+Server-rendered (Jinja2) with a small script for the live queue; everything is served by the app
+(no CDN). Every form carries the session's CSRF token; every staff action goes to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import importlib
+import importlib.util
+from importlib import resources
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from bot.errors import LegalTriageError, NotFoundError
+from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
+from bot.services.accounts import PERMISSIONS, ROLE_LABELS, AccountError, Accounts, LoginThrottled, Role, Session
+from bot.services.handoff import BlankTextError, ConflictError, Handoff
+from bot.services.outbound import CHANNELS
+from bot.web.staff import STATUSES, RowId, conversation_json
+
+COOKIE = "lt_console"
+#: Console areas beyond the escalations (modules in this package, each with ``router(console)``).
+AREAS: tuple[str, ...] = tuple(
+    name for name in ("cases", "faq_admin", "stats") if importlib.util.find_spec(f"bot.web.console.{name}") is not None
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+REASONS = {"request": "群众要求", "fallback": "答不上来", "emergency": "紧急情况", "intake": "法律援助申请"}
+AUTHORS = {"citizen": "群众", "staff": "工作人员", "system": "系统提示", "note": "内部备注", "bot": "小助手"}
+STATUS_NAMES = {"waiting": "等待接待", "claimed": "接待中", "closed": "已结束"}
+
+
+class NeedLogin(Exception):
+    """Raised by pages without a valid session; answered with a redirect to the login page."""
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("bot.web.console", "templates"), autoescape=select_autoescape())
+    env.globals.update(
+        ROLE_LABELS=ROLE_LABELS,
+        REASONS=REASONS,
+        AUTHORS=AUTHORS,
+        STATUS_NAMES=STATUS_NAMES,
+        CHANNELS=CHANNELS,
+        MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
+    )
+    return env
+
+
+class Console:
+    """What every console page needs: templates, the session checks, and the use cases.
+
+    Area routers (``bot/web/console/<area>.py``) take one of these and return an APIRouter.
+    """
+
+    def __init__(
+        self, handoff: Handoff, rasa: RasaClient, accounts: Accounts, settings=None, embedder_factory=None
+    ) -> None:
+        self.handoff = handoff
+        self.embedder_factory = embedder_factory
+        self.store = handoff.store
+        self.outbound = handoff.outbound
+        self.rasa = rasa
+        self.accounts = accounts
+        self.settings = settings
+        self.engine = getattr(handoff.store, "_engine", None)  # the SQL store's engine (None with the memory twin)
+        self.templates = _env()
+
+    def page(self, name: str, status: int = 200, **context) -> HTMLResponse:
+        return HTMLResponse(
+            self.templates.get_template(name).render(**context), status_code=status, headers=SECURITY_HEADERS
+        )
+
+    def session_of(self, request: Request, permission: str | None = None) -> Session:
+        """The signed-in user's session; a redirect to the login page without one, 403 without the permission."""
+        session = self.accounts.session(request.cookies.get(COOKIE))
+        if session is None:
+            raise NeedLogin()
+        if permission and not session.user.can(permission):
+            raise HTTPException(403, "您的角色没有这项权限")
+        return session
+
+    def checked(self, request: Request, csrf: str, permission: str) -> Session:
+        """``session_of`` for a form post, which must carry the session's CSRF token."""
+        session = self.session_of(request, permission)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a forged token may have them).
+        if not csrf or not hmac.compare_digest(csrf.encode(), session.csrf.encode()):
+            raise HTTPException(400, "页面已过期，请刷新后重试")
+        return session
+
+
+def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
+    router = APIRouter(prefix="/console")
+    handoff, rasa, accounts = console.handoff, console.rasa, console.accounts
+    page, session_of, checked = console.page, console.session_of, console.checked
+    static = resources.files("bot.web.console").joinpath("static")
+
+    def home_for(session: Session) -> str:
+        return (
+            "/console/escalations"
+            if session.user.can("escalations")
+            else "/console/users"
+            if session.user.can("users")
+            else "/console/account"
+        )
+
+    # ---- static ---------------------------------------------------------------------------
+    @router.get("/static/{name}")
+    async def static_file(name: str) -> Response:
+        types = {"css": "text/css", "js": "text/javascript"}
+        kind = name.rsplit(".", 1)[-1]
+        if kind not in types or "/" in name or not static.joinpath(name).is_file():
+            raise HTTPException(404, "not found")
+        return Response(
+            static.joinpath(name).read_bytes(),
+            media_type=f"{types[kind]}; charset=utf-8",
+            headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    # ---- login ----------------------------------------------------------------------------
+    @router.get("/login")
+    async def login_page(request: Request, next: str = "") -> HTMLResponse:
+        return page("login.html", next=next if next.startswith("/console/") else "", error=None)
+
+    @router.post("/login")
+    async def login(
+        request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")
+    ) -> Response:
+        try:
+            found = accounts.login(username, password)
+        except LoginThrottled:
+            return page("login.html", status=429, next=next, error="登录失败次数太多，请15分钟后再试。")
+        if found is None:
+            return page("login.html", status=401, next=next, error="用户名或密码不对")
+        token, session = found
+        target = next if next.startswith("/console/") and "//" not in next else home_for(session)
+        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+        # Secure when configured, and always when the request came over HTTPS (directly or via the proxy).
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookie or request.url.scheme == "https",
+            path="/console",
+        )
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request, csrf: str = Form("")) -> Response:
+        session = session_of(request)
+        if csrf == session.csrf:
+            accounts.logout(request.cookies.get(COOKIE, ""))
+            accounts.audit(session.user.username, "logout", None, None)
+        response = RedirectResponse("/console/login", status_code=303, headers=SECURITY_HEADERS)
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    @router.get("")
+    @router.get("/")
+    async def home(request: Request) -> Response:
+        return RedirectResponse(home_for(session_of(request)), status_code=303)
+
+    @router.get("/account")
+    async def account(request: Request) -> HTMLResponse:
+        session = session_of(request)
+        return page("account.html", session=session, PERMISSIONS=PERMISSIONS)
+
+    # ---- escalations ----------------------------------------------------------------------
+    def queue(status: str, channel: str, topic: str, town: str, assignee: str) -> list[dict]:
+        now = dt.datetime.now()
+        rows = [conversation_json(e, now) for e in handoff.store.escalations(status)]
+        wanted = {"channel": channel, "topic": topic, "town": town, "assignee": assignee}
+        return [r for r in rows if all(not v or (r.get(k) or "") == v for k, v in wanted.items())]
+
+    @router.get("/escalations")
+    async def escalations_page(
+        request: Request,
+        status: str = "waiting",
+        channel: str = "",
+        topic: str = "",
+        town: str = "",
+        assignee: str = "",
+    ) -> HTMLResponse:
+        session = session_of(request, "escalations")
+        status = status if status in STATUSES else "waiting"
+        return page(
+            "escalations.html",
+            session=session,
+            rows=queue(status, channel, topic, town, assignee),
+            filters={"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee},
+            statuses=STATUSES,
+        )
+
+    @router.get("/escalations.json")
+    async def escalations_json(
+        request: Request,
+        status: str = "waiting",
+        channel: str = "",
+        topic: str = "",
+        town: str = "",
+        assignee: str = "",
+    ) -> JSONResponse:
+        session_of(request, "escalations")
+        status = status if status in STATUSES else "waiting"
+        return JSONResponse(
+            {"conversations": queue(status, channel, topic, town, assignee)}, headers={"Cache-Control": "no-store"}
+        )
+
+    @router.get("/escalations/{escalation_id}")
+    async def escalation_page(request: Request, escalation_id: RowId, error: str = "") -> HTMLResponse:
+        session = session_of(request, "escalations")
+        try:
+            escalation = handoff.get(escalation_id)
+        except NotFoundError:
+            raise HTTPException(404, "没有这个会话") from None
+        try:
+            bot = await rasa.transcript(escalation.sender_id)
+        except RasaUnavailable:
+            bot = None
+        return page(
+            "escalation.html",
+            session=session,
+            c=conversation_json(escalation, dt.datetime.now()),
+            context=escalation.context,
+            messages=handoff.transcript(escalation_id),
+            bot=bot,
+            error=error,
+        )
+
+    async def act(request: Request, escalation_id: int, csrf: str, action: str, text: str = "") -> Response:
+        session = checked(request, csrf, "escalations")
+        who = session.user.username
+        text = text.strip()[:MAX_MESSAGE_CHARS]
+        error = ""
+        try:
+            if action == "claim":
+                await handoff.claim(escalation_id, who)
+            elif action == "reply":
+                await handoff.reply(escalation_id, who, text)
+            elif action == "note":
+                handoff.note(escalation_id, who, text)
+            elif action == "close":
+                await handoff.close(escalation_id, who)
+            accounts.audit(who, action, f"escalation:{escalation_id}", None)
+        except NotFoundError:
+            raise HTTPException(404, "没有这个会话") from None
+        except BlankTextError:
+            error = "回复内容不能为空" if action == "reply" else "备注内容不能为空"
+        except ConflictError as exc:
+            error = {
+                "claim": "这个会话已被别人接待",
+                "reply": "请先接待（领取）这个会话再回复",
+                "close": "这个会话正由别人接待",
+            }.get(action, str(exc))
+        except (RasaUnavailable, LegalTriageError):
+            error = "操作没有完成（机器人服务暂时不可用），请稍后再试"
+        target = f"/console/escalations/{escalation_id}" + (f"?error={quote(error)}" if error else "")
+        return RedirectResponse(target, status_code=303)
+
+    @router.post("/escalations/{escalation_id}/{action}")
+    async def escalation_action(
+        request: Request, escalation_id: RowId, action: str, csrf: str = Form(""), text: str = Form("")
+    ) -> Response:
+        if action not in ("claim", "reply", "note", "close"):
+            raise HTTPException(404, "not found")
+        return await act(request, escalation_id, csrf, action, text)
+
+    # ---- users (admin) --------------------------------------------------------------------
+    def committee_names() -> dict[str, str]:
+        from bot.knowledge.directory import ServiceDirectory
+
+        try:
+            return ServiceDirectory.load(console.settings.knowledge_base_dir).committees()
+        except (AttributeError, OSError, KeyError, ValueError):
+            return {}
+
+    @router.get("/users")
+    async def users_page(request: Request, error: str = "", created: str = "") -> HTMLResponse:
+        session = session_of(request, "users")
+        return page(
+            "users.html",
+            session=session,
+            users=accounts.all(),
+            roles=list(Role),
+            error=error,
+            created=created,
+            audit=accounts.audit_entries(50),
+            committees=committee_names(),
+        )
+
+    @router.post("/users")
+    async def create_user(
+        request: Request,
+        csrf: str = Form(""),
+        username: str = Form(""),
+        display_name: str = Form(""),
+        role: str = Form("staff"),
+        password: str = Form(""),
+        committees: list[str] = Form([]),  # noqa: B008 - FastAPI's form-field declaration
+    ) -> Response:
+        session = checked(request, csrf, "users")
+        known = committee_names()
+        chosen = tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
+        try:
+            if role == Role.MEDIATOR.value and not chosen:
+                raise AccountError("调解员需要选择所属的调解委员会")
+            accounts.create(username, password, Role(role), display_name, by=session.user.username, committees=chosen)
+        except (AccountError, ValueError) as exc:
+            message = str(exc) if isinstance(exc, AccountError) else "角色不正确"
+            return RedirectResponse(f"/console/users?error={quote(message)}", status_code=303)
+        return RedirectResponse(f"/console/users?created={quote(username.strip())}", status_code=303)
+
+    return router
+
+
+def install_console(
+    app,
+    handoff: Handoff,
+    rasa: RasaClient,
+    accounts: Accounts,
+    secure_cookie: bool,
+    settings=None,
+    embedder_factory=None,
+) -> Console:
+    """Mount the console and translate its errors into pages (never a trace)."""
+    console = Console(handoff, rasa, accounts, settings, embedder_factory)
+    app.include_router(console_router(console, secure_cookie))
+    for area in AREAS:  # each area module offers ``router(console) -> APIRouter``
+        app.include_router(importlib.import_module(f"bot.web.console.{area}").router(console))
+    templates = console.templates
+
+    @app.exception_handler(NeedLogin)
+    async def _need_login(request: Request, exc: NeedLogin) -> Response:
+        if request.url.path.endswith(".json"):
+            return JSONResponse({"error": "登录已过期，请重新登录"}, status_code=401)
+        target = quote(request.url.path) if request.method == "GET" else ""
+        return RedirectResponse(f"/console/login?next={target}", status_code=303)
+
+    app.state.console_error_page = lambda status, message: HTMLResponse(
+        templates.get_template("error.html").render(status=status, message=message),
+        status_code=status,
+        headers=SECURITY_HEADERS,
+    )
+    return console

@@ -1,5 +1,0 @@
-"""Storage of applications, bookings and escalations: the port, a SQL adapter and a fake."""
-
-from legal_triage.storage.port import CaseStore, make_reference
-
-__all__ = ["CaseStore", "make_reference"]

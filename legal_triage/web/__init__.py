@@ -1,1 +1,0 @@
-"""The web app: web chat at /chat, health at /healthz (staff console and webhooks come later)."""

@@ -1,0 +1,426 @@
+"""The Telegram channel: the real python-telegram-bot application against a local fake Bot API over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+from telegram import Update
+
+from bot.channels.telegram import (
+    ALLOWED_UPDATES,
+    COMMANDS,
+    EXPIRED_BUTTON,
+    HELP,
+    ONLY_TEXT,
+    OTHERS_CONTACT,
+    SECRET_HEADER,
+    ButtonKeys,
+    ChatLocks,
+    TelegramSender,
+    build_application,
+    file_base_url,
+    local_phone,
+    serve_webhook,
+    split_text,
+)
+from bot.rasa_client import BotMessage, Button, RasaUnavailable
+from bot.services.gateway import TRY_LATER
+from bot.services.outbound import DeliveryError
+from bot.settings import PROJECT_ROOT, Settings
+from bot.storage.memory import InMemoryCaseStore
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+
+GREETING = BotMessage(
+    "您好！我是县司法局的法律咨询小助手。",
+    (
+        Button("法律咨询", "/continue_asking"),
+        Button("申请法律援助", "/apply_legal_aid"),
+        Button("预约调解", "/book_mediation"),
+        Button("转人工", "/request_human"),
+    ),
+)
+ASK_PHONE = BotMessage("请留一个能联系到您的手机号码。")
+KEY = re.compile(r"^b:[0-9a-f]{10}$")
+
+
+class FakeGateway:
+    """Records ``(sender, text)``; replies from ``replies`` or echoes; can hold or fail chosen texts."""
+
+    def __init__(self, replies: dict[str, list[BotMessage]] | None = None) -> None:
+        self.replies = {"你好": [GREETING], **(replies or {})}
+        self.seen: list[tuple[str, str]] = []
+        self.hold: dict[str, asyncio.Event] = {}
+        self.fail: set[str] = set()
+
+    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
+        self.seen.append((sender_id, text))
+        if text in self.hold:
+            await self.hold[text].wait()
+        if text in self.fail:
+            raise RasaUnavailable("ConnectError")
+        return self.replies.get(text, [BotMessage(f"收到：{text}")])
+
+
+def settings_for(api: FakeTelegram, **overrides) -> Settings:
+    return Settings(telegram_bot_token=TOKEN, telegram_base_url=api.base_url, **overrides)
+
+
+@pytest.fixture
+def api():
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+async def bot(api, gateway):
+    """The application polling the fake, as `run_polling` would, without owning the event loop."""
+    application = build_application(settings_for(api), gateway)
+    async with application:
+        await application.start()
+        await application.updater.start_polling(timeout=1, allowed_updates=ALLOWED_UPDATES)
+        yield application
+        await application.updater.stop()
+        await application.stop()
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [m["text"] for m in messages]
+
+
+# ---- commands and buttons ------------------------------------------------------------------
+async def test_start_shows_the_greeting_with_inline_buttons(api, gateway, bot):
+    api.push(api.command(100, "start"))
+    [message] = await api.wait_messages(1)
+
+    assert gateway.seen == [("tg:100", "你好")]
+    assert message["chat_id"] == 100 and message["text"] == GREETING.text
+    rows = message["reply_markup"]["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in rows] == [["法律咨询"], ["申请法律援助"], ["预约调解"], ["转人工"]]
+    keys = [row[0]["callback_data"] for row in rows]
+    assert all(KEY.match(k) and len(k.encode("utf-8")) <= 64 for k in keys) and len(set(keys)) == 4
+
+
+async def test_pressing_a_button_sends_its_payload(api, gateway, bot):
+    api.push(api.command(100, "start"))
+    [greeting] = await api.wait_messages(1)
+    key = greeting["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+
+    press = api.push(api.callback(100, key, GREETING.text))
+    await api.wait_messages(2)
+
+    assert gateway.seen[-1] == ("tg:100", "/apply_legal_aid")
+    assert api.calls("answerCallbackQuery")[0].params == {"callback_query_id": press["callback_query"]["id"]}
+    assert api.messages()[-1] == {"chat_id": 100, "text": "收到：/apply_legal_aid"}
+
+
+async def test_an_unknown_button_key_asks_the_citizen_to_type(api, gateway, bot):
+    api.push(api.callback(100, "b:0123456789"))
+    assert await api.wait_messages(1) == [{"chat_id": 100, "text": EXPIRED_BUTTON}]
+    assert gateway.seen == [] and len(api.calls("answerCallbackQuery")) == 1
+
+
+async def test_help_and_the_command_shortcuts(api, gateway, bot):
+    for update in (
+        api.command(100, "help"),
+        api.command(100, "human"),
+        api.command(100, "cancel"),
+        api.command(100, "status"),
+        api.command(100, "status", "LA-20261126-0001"),
+        api.command(100, "whatever"),
+    ):
+        api.push(update)
+    messages = await api.wait_messages(6)
+
+    assert texts(messages) == [
+        HELP,
+        "收到：转人工",
+        "收到：取消",
+        "收到：查询进度",
+        "收到：查询进度 LA-20261126-0001",
+        HELP,
+    ]
+    assert gateway.seen == [("tg:100", t) for t in ("转人工", "取消", "查询进度", "查询进度 LA-20261126-0001")]
+
+
+async def test_typing_indicator_comes_before_the_reply(api, gateway, bot):
+    api.push(api.text(100, "老板拖欠工资怎么办"))
+    await api.wait_messages(1)
+    assert [(c.method, c.params) for c in api.calls() if c.method in ("sendChatAction", "sendMessage")] == [
+        ("sendChatAction", {"chat_id": 100, "action": "typing"}),
+        ("sendMessage", {"chat_id": 100, "text": "收到：老板拖欠工资怎么办"}),
+    ]
+    assert gateway.seen == [("tg:100", "老板拖欠工资怎么办")]
+
+
+async def test_long_replies_are_split_at_a_newline(api, gateway, bot):
+    long = "甲" * 3000 + "\n" + "乙" * 3000 + "\n" + "丙" * 100
+    gateway.replies["长"] = [BotMessage(long, (Button("转人工", "/request_human"),))]
+    api.push(api.text(100, "长"))
+    first, second = await api.wait_messages(2)
+
+    assert first == {"chat_id": 100, "text": "甲" * 3000}
+    assert second["text"] == "乙" * 3000 + "\n" + "丙" * 100
+    assert [b["text"] for [b] in second["reply_markup"]["inline_keyboard"]] == ["转人工"]
+
+
+def test_split_text_counts_utf16_units_and_cuts_hard_without_newlines():
+    assert split_text("字" * 5000) == ["字" * 4096, "字" * 904]
+    assert split_text("😀" * 3000) == ["😀" * 2048, "😀" * 952]  # an emoji is two UTF-16 units
+    assert split_text("短") == ["短"] and split_text("a\nb", limit=2) == ["a", "b"]
+
+
+# ---- what the bot cannot read, and phone numbers --------------------------------------------
+async def test_photos_voice_stickers_and_locations_get_a_polite_answer(api, gateway, bot):
+    for update in (api.photo(100), api.voice(100), api.sticker(100), api.location(100)):
+        api.push(update)
+    assert await api.wait_messages(4) == [{"chat_id": 100, "text": ONLY_TEXT}] * 4
+    assert gateway.seen == []
+
+
+async def test_a_question_for_the_phone_offers_the_contact_button_then_takes_it_away(api, gateway, bot):
+    gateway.replies["申请法律援助"] = [ASK_PHONE]
+    gateway.replies["13812345678"] = [BotMessage("好的，已记下。请问您在哪个乡镇？")]
+    api.push(api.text(100, "申请法律援助"))
+    [ask] = await api.wait_messages(1)
+    assert ask["reply_markup"] == {
+        "keyboard": [[{"text": "分享我的手机号", "request_contact": True}]],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+
+    api.push(api.contact(100, "8613812345678", user_id=100))  # the citizen's own number: consent
+    messages = await api.wait_messages(2)
+
+    assert gateway.seen[-1] == ("tg:100", "13812345678")
+    assert messages[-1] == {
+        "chat_id": 100,
+        "text": "好的，已记下。请问您在哪个乡镇？",
+        "reply_markup": {"remove_keyboard": True},
+    }
+
+
+async def test_mentioning_a_hotline_is_not_asking_for_a_phone(api, gateway, bot):
+    gateway.replies["热线"] = [BotMessage("着急的话请拨打12348法律服务热线电话。")]
+    api.push(api.text(100, "热线"))
+    assert await api.wait_messages(1) == [{"chat_id": 100, "text": "着急的话请拨打12348法律服务热线电话。"}]
+
+
+async def test_someone_elses_contact_is_refused(api, gateway, bot):
+    api.push(api.contact(100, "+8613900001111", user_id=200, first_name="李四"))
+    api.push(api.contact(100, "13900001111", user_id=None, first_name="王五"))  # a phone-book entry
+    assert await api.wait_messages(2) == [{"chat_id": 100, "text": OTHERS_CONTACT}] * 2
+    assert gateway.seen == []
+
+
+def test_local_phone_drops_the_country_code():
+    assert local_phone("8613812345678") == local_phone("+86 138 1234 5678") == "13812345678"
+    assert local_phone("+14155550100") == "+14155550100"
+
+
+# ---- failures, privacy, ordering ----------------------------------------------------------
+async def test_rasa_unavailable_becomes_try_later_and_nothing_personal_is_logged(api, gateway, bot, caplog):
+    caplog.set_level(logging.DEBUG, logger="bot")
+    gateway.fail.add("我叫张三，电话13812345678")
+    api.push(api.text(100, "我叫张三，电话13812345678"))
+    assert await api.wait_messages(1) == [{"chat_id": 100, "text": TRY_LATER}]
+
+    def ours() -> str:
+        return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot"))
+
+    await api.wait_for(lambda: "telegram_error" in ours(), what="the error log")
+    assert "error=RasaUnavailable" in ours()
+    assert "张三" not in ours() and "13812345678" not in ours() and "tg:100" not in ours()
+
+
+async def test_one_chat_in_order_while_other_chats_go_on(api, gateway, bot):
+    gateway.hold["A1"] = release = asyncio.Event()
+    api.push(api.text(1, "A1"))
+    api.push(api.text(1, "A2"))
+    api.push(api.text(2, "B1"))
+
+    assert await api.wait_messages(1, chat_id=2) == [{"chat_id": 2, "text": "收到：B1"}]
+    assert ("tg:1", "A2") not in gateway.seen  # A2 waits for A1, B1 did not
+    release.set()
+
+    assert texts(await api.wait_messages(2, chat_id=1)) == ["收到：A1", "收到：A2"]
+    assert [t for s, t in gateway.seen if s == "tg:1"] == ["A1", "A2"]
+
+
+async def test_an_update_redelivered_after_a_restart_is_answered_once(api, gateway):
+    deliveries = InMemoryCaseStore()
+    for _ in range(2):  # the worker that handled it, then a new worker getting it again
+        application = build_application(settings_for(api), gateway, deliveries=deliveries)
+        async with application:
+            await application.process_update(
+                Update.de_json({"update_id": 77, **api.text(5, "欠薪怎么办")}, application.bot)
+            )
+    assert gateway.seen == [("tg:5", "欠薪怎么办")]
+    assert texts(await api.wait_messages(1)) == ["收到：欠薪怎么办"]
+
+
+def test_bounded_button_keys_and_chat_locks():
+    keys = ButtonKeys(limit=2)
+    first = keys.key_for("/affirm")
+    assert keys.key_for("/affirm") == first and keys.payload(first) == "/affirm"
+    keys.key_for("/deny")
+    keys.key_for("/request_human")
+    assert keys.payload(first) is None  # the oldest went; a press on it asks the citizen to type
+
+    async def use_many() -> int:
+        locks = ChatLocks(limit=3)
+        async with locks.hold(1):  # held: survives the trimming
+            for chat in range(2, 10):
+                async with locks.hold(chat):
+                    pass
+            assert 1 in locks
+        return len(locks)
+
+    assert asyncio.run(use_many()) <= 3
+
+
+def test_file_base_url():
+    assert file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_base_url("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+
+
+# ---- webhook mode --------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_webhook_refuses_a_wrong_secret_and_handles_the_right_one(api, gateway):
+    settings = settings_for(
+        api,
+        telegram_webhook_url="https://bot.example.org/tg/hook",
+        telegram_webhook_secret="s3cret_Token-1",
+        telegram_webhook_port=free_port(),
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_webhook(build_application(settings, gateway), settings, stop))
+    url = f"http://127.0.0.1:{settings.telegram_webhook_port}/tg/hook"
+    update = api.text(100, "你好")
+    update["update_id"] = 1
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+
+            async def status(headers: dict) -> int | None:
+                with contextlib.suppress(httpx.TransportError):
+                    return (await client.post(url, json=update, headers=headers)).status_code
+                return None
+
+            assert await api.wait_for(lambda: api.calls("setWebhook"), what="setWebhook")
+            wrong = None
+            for _ in range(1000):  # the server may still be binding: wait for it, no fixed sleep
+                wrong = await status({SECRET_HEADER: "guess"})
+                if wrong is not None or serving.done():
+                    break
+                await asyncio.sleep(0.01)
+            assert wrong == 403
+            assert await status({}) == 403
+            assert api.messages() == [] and gateway.seen == []
+
+            assert await status({SECRET_HEADER: "s3cret_Token-1"}) == 200
+            assert await api.wait_messages(1) == [
+                {"chat_id": 100, "text": GREETING.text, "reply_markup": api.messages()[0]["reply_markup"]}
+            ]
+            assert gateway.seen == [("tg:100", "你好")]
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+
+    [webhook] = api.calls("setWebhook")
+    assert webhook.params == {
+        "url": "https://bot.example.org/tg/hook",
+        "secret_token": "s3cret_Token-1",
+        "allowed_updates": ["message", "callback_query"],
+    }
+    assert api.calls("setMyCommands")[0].params["commands"] == [c.to_dict() for c in COMMANDS]
+
+
+# ---- outbound ------------------------------------------------------------------------------
+async def test_telegram_sender_posts_plain_text_with_numbered_options(api):
+    sender = TelegramSender(TOKEN, api.base_url)
+    await sender.send(
+        "tg:100",
+        [
+            BotMessage("您好，我是司法所的工作人员。"),
+            BotMessage("需要我们上门吗？", (Button("需要", "/affirm"), Button("不需要", "/deny"))),
+        ],
+    )
+    assert api.messages() == [
+        {"chat_id": 100, "text": "您好，我是司法所的工作人员。"},
+        {"chat_id": 100, "text": "需要我们上门吗？\n1. 需要\n2. 不需要"},
+    ]
+
+
+async def test_telegram_sender_raises_delivery_error(api):
+    with pytest.raises(DeliveryError):
+        await TelegramSender("999:wrong", api.base_url).send("tg:100", [BotMessage("在吗")])  # 401
+    with pytest.raises(DeliveryError):
+        await TelegramSender(TOKEN, api.base_url).send("web:abc", [BotMessage("在吗")])
+    with pytest.raises(DeliveryError) as refused:
+        await TelegramSender(TOKEN, f"http://127.0.0.1:{free_port()}/bot").send("tg:100", [BotMessage("在吗")])
+    assert TOKEN not in str(refused.value) and refused.value.__cause__ is None
+
+
+# ---- the command ---------------------------------------------------------------------------
+def test_cli_without_a_token_says_so_and_exits_0():
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.entrypoints.cli", "telegram"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "TELEGRAM_BOT_TOKEN" in done.stdout and "未配置" in done.stdout and "not configured" in done.stdout
+
+
+def test_cli_worker_polls_registers_commands_and_stops_on_sigint(api, tmp_path):
+    """The real `legal-triage telegram` (real wiring) against the fake; /help needs no Rasa."""
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_BASE_URL": api.base_url,
+        "LEGAL_TRIAGE_DATA_DIR": str(tmp_path),
+        "LEGAL_TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'lt.db'}",
+    }
+    env.pop("TELEGRAM_WEBHOOK_URL", None)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot.entrypoints.cli", "telegram"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        api.push(api.command(100, "help"))
+        asyncio.run(api.wait_messages(1, timeout=30))
+        assert api.messages() == [{"chat_id": 100, "text": HELP}]
+        assert api.calls("setMyCommands")[0].params["commands"] == [c.to_dict() for c in COMMANDS]
+        assert [c.method for c in api.calls()][:2] == ["getMe", "setMyCommands"]
+    finally:
+        worker.send_signal(signal.SIGINT)
+        _, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0, stderr
+    assert "123456:TEST-token" not in stderr  # no URL with the token in the log

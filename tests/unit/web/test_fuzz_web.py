@@ -1,0 +1,300 @@
+"""Fuzzing the web chat API and the staff JSON API: any body, any parameter, any token.
+
+The app runs with the SQL store (as in production, where ids and numbers meet real column types),
+on SQLite and on the required PostgreSQL server, and the in-memory Rasa twin of ``tests/unit/web/test_app.py``.
+Shared strategies and checks are in ``tests/fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import event, example, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+
+from bot.domain import Escalation
+from bot.rasa_client import MAX_MESSAGE_CHARS
+from bot.services.accounts import Accounts
+from bot.services.gateway import EMPTY, TOO_FAST, TOO_LONG
+from bot.services.handoff import Handoff, HandoffPolicy
+from bot.services.outbound import Outbound, WebOutbox
+from bot.settings import Settings
+from bot.storage.sql import SqlCaseStore
+from bot.web.app import UNSAVABLE, create_app
+from tests.support.fuzz import (
+    CONTENT_TYPES,
+    FUZZ,
+    HEADER,
+    JSON,
+    PARAM,
+    RAW_BODY,
+    TEXT,
+    FuzzRasa,
+    dumps,
+    fits_in_url,
+    json_error,
+    no_trace,
+)
+
+STAFF_TOKEN = "tok-alice-7f3a9c"
+WEB_SENDER = re.compile(r"^web:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@pytest.fixture(scope="module")
+def web(module_engine: Engine, tmp_path_factory):
+    """One app for the whole module (building it per example would dominate the run time)."""
+    root = tmp_path_factory.mktemp("fuzz_web_data")
+    store, rasa = SqlCaseStore(module_engine), FuzzRasa()
+    handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
+    settings = Settings(data_dir=root, models_dir=root / "models", staff_tokens=f"alice:{STAFF_TOKEN}")
+    client = TestClient(create_app(settings, rasa=rasa, handoff=handoff, accounts=Accounts(module_engine)))
+    client.rasa, client.store, client.postgres = rasa, store, module_engine.dialect.name == "postgresql"
+    return client
+
+
+def canonical_sender(raw) -> str | None:
+    """The sender id the app keeps for a client's ``sender`` (None: it gives a fresh one)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return f"web:{uuid.UUID(raw.removeprefix('web:'))}"
+    except ValueError:
+        return None
+
+
+# ---- POST /api/chat ------------------------------------------------------------------------------
+SENDERS = st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda u: f"web:{u}"),
+    st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: f"{{{u}}}".upper()),
+    TEXT,
+    JSON,
+)
+CHAT_BODIES = st.one_of(
+    st.fixed_dictionaries({}, optional={"sender": SENDERS, "message": st.one_of(TEXT, JSON)}),
+    st.fixed_dictionaries({"sender": SENDERS, "message": TEXT}, optional={"extra": JSON, "__proto__": JSON}),
+    JSON,
+)
+
+
+def check_chat(web, response, body, seen_before: int) -> None:
+    no_trace(response)
+    assert response.status_code in (200, 400), response.text[:300]
+    if response.status_code == 400:
+        json_error(response)
+        assert len(web.rasa.seen) == seen_before  # nothing half-parsed reached the bot
+        return
+    data = response.json()
+    assert WEB_SENDER.match(data["sender"]), data["sender"]
+    assert isinstance(body, dict)
+    wanted = canonical_sender(body.get("sender", ""))
+    if wanted is not None:
+        assert data["sender"] == wanted
+    texts = [m["text"] for m in data["messages"]]
+    text = body.get("message", "").strip()
+    if texts == [TOO_FAST]:
+        assert len(web.rasa.seen) == seen_before
+    elif not text:
+        assert texts == [EMPTY] and len(web.rasa.seen) == seen_before
+    elif len(text) > MAX_MESSAGE_CHARS:
+        assert texts == [TOO_LONG] and len(web.rasa.seen) == seen_before
+    else:  # exactly what was typed (stripped), for exactly this sender
+        assert web.rasa.seen[seen_before:] == [(data["sender"], text)]
+
+
+@settings(FUZZ, max_examples=80)
+@given(body=CHAT_BODIES)
+@example(body={"message": "<script>alert(1)</script>' OR 1=1 --"})
+@example(body={"message": "长" * 100_000})
+@example(body={"sender": "web:" + "0" * 32, "message": "\x00\u202e😀"})
+@example(body={"sender": 12, "message": ["列表"]})
+def test_chat_any_json_body_gets_a_clear_answer(web, body):
+    seen = len(web.rasa.seen)
+    response = web.post("/api/chat", content=dumps(body), headers={"content-type": "application/json"})
+    check_chat(web, response, body, seen)
+    event(f"status {response.status_code}, reached Rasa: {len(web.rasa.seen) > seen}")
+
+
+@settings(FUZZ, max_examples=60)
+@given(body=RAW_BODY, content_type=CONTENT_TYPES)
+@example(body=b"{not json", content_type=b"application/json")
+@example(body=b"\x80", content_type=b"application/json")  # was {"detail": "There was an error parsing the body"}
+@example(body=b'{"message": "\\ud800"}', content_type=b"application/json")
+def test_chat_any_bytes_and_content_type_never_crash(web, body, content_type):
+    seen = len(web.rasa.seen)
+    response = web.post("/api/chat", content=body, headers={"content-type": content_type})
+    no_trace(response)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        json_error(response)
+        assert len(web.rasa.seen) == seen
+
+
+# ---- GET /api/chat/updates and /api/chat/history --------------------------------------------------
+QUERIES = st.dictionaries(st.sampled_from(["sender", "after", "x", "sender[]", "AFTER"]), PARAM, max_size=3).filter(
+    fits_in_url
+)
+
+
+@settings(FUZZ, max_examples=60)
+@given(params=QUERIES, path=st.sampled_from(["/api/chat/updates", "/api/chat/history"]))
+@example(params={"sender": "web:x", "after": "9223372036854775808"}, path="/api/chat/updates")  # was a 500
+@example(params={"sender": "web:x", "after": "2147483648"}, path="/api/chat/updates")  # PostgreSQL INTEGER
+@example(params={"sender": "<script>", "after": "-1"}, path="/api/chat/updates")
+def test_polling_and_history_with_any_parameters(web, params, path):
+    before = len(web.rasa.transcripts)
+    response = web.get(path, params=params)
+    no_trace(response)
+    assert response.status_code in (200, 400), response.text[:300]
+    if response.status_code == 400:
+        json_error(response)
+        return
+    assert "sender" in params
+    data = response.json()
+    assert isinstance(data["messages"], list)
+    if path.endswith("history"):
+        [asked] = web.rasa.transcripts[before:]
+        assert WEB_SENDER.match(asked) and data["after"] >= 0
+
+
+# ---- any address ---------------------------------------------------------------------------------------
+@settings(FUZZ, max_examples=30)
+@given(
+    path=st.lists(PARAM.map(lambda text: quote(text, safe="")), min_size=1, max_size=3)
+    .map("/".join)
+    .filter(lambda path: len(path) < 30_000),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
+    prefix=st.sampled_from(["/", "/api/", "/api/chat/", "/api/staff/", "/wechat/", "/chat/"]),
+)
+@example(path="nothing-here", method="GET", prefix="/")  # was {"detail": "Not Found"}
+@example(path="", method="DELETE", prefix="/api/chat")  # was {"detail": "Method Not Allowed"}
+def test_any_address_and_method_get_a_chinese_json_error(web, path, method, prefix):
+    response = web.request(method, prefix + path)
+    no_trace(response)
+    event(f"status {response.status_code}")
+    if response.status_code >= 400:
+        json_error(response)
+
+
+# ---- the staff API -----------------------------------------------------------------------------------
+STAFF_PATHS = st.sampled_from(
+    [
+        "/api/staff/conversations",
+        "/api/staff/conversations/{id}",
+        "/api/staff/conversations/{id}/claim",
+        "/api/staff/conversations/{id}/reply",
+        "/api/staff/conversations/{id}/close",
+    ]
+)
+IDS = st.one_of(st.integers(min_value=-3, max_value=12).map(str), PARAM)
+
+
+def staff_url(path: str, raw_id: str) -> str:
+    return path.replace("{id}", quote(raw_id, safe="") or "%20")
+
+
+@settings(FUZZ, max_examples=50)
+@given(
+    authorization=st.one_of(
+        st.none(),
+        HEADER,
+        HEADER.map(lambda h: f"Bearer {h}"),
+        st.sampled_from(
+            [
+                f"Bearer {STAFF_TOKEN[:-1]}",
+                f"Bearer {STAFF_TOKEN}x",
+                f"Basic {STAFF_TOKEN}",
+                STAFF_TOKEN,
+                f"Bearer  {STAFF_TOKEN}",
+                f"Bearer {STAFF_TOKEN.upper()}",
+                "Bearer ",
+                "Bearer",
+            ]
+        ),
+    ),
+    path=STAFF_PATHS,
+    raw_id=IDS,
+)
+def test_staff_api_refuses_forged_tokens(web, authorization, path, raw_id):
+    if (
+        authorization is not None
+        and authorization.partition(" ")[2] == STAFF_TOKEN
+        and authorization.partition(" ")[0].lower() == "bearer"
+    ):
+        return  # the one real token
+    headers = {} if authorization is None else {"authorization": authorization.encode("latin-1")}
+    method = web.get if path.endswith(("conversations", "{id}")) else web.post
+    kwargs = {"json": {"text": "你好"}} if method is web.post else {}
+    response = method(staff_url(path, raw_id), headers=headers, **kwargs)
+    no_trace(response)
+    event(f"status {response.status_code}")
+    if response.status_code in (404, 405):  # an id with a "/" in it leaves the API's routes altogether
+        assert response.json()["error"] in ("没有这个页面。", "不支持这种请求方式。")
+        return
+    assert response.status_code == 401, response.text[:300]
+    assert response.headers["www-authenticate"] == "Bearer" and response.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def escalations(web):
+    """Conversations for the staff API to act on (web citizens, so replies land in the web outbox)."""
+    return [
+        web.store.add_escalation(Escalation(sender_id=f"web:{uuid.UUID(int=i)}", reason="request", priority=1))
+        for i in range(1, 6)
+    ]
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    path=STAFF_PATHS,
+    raw_id=IDS,
+    body=st.one_of(st.fixed_dictionaries({"text": TEXT}), JSON),
+    status=st.one_of(st.none(), PARAM, st.sampled_from(["waiting", "claimed", "closed"])),
+)
+@example(path="/api/staff/conversations/{id}", raw_id="9223372036854775808", body={}, status=None)  # was a 500
+@example(path="/api/staff/conversations/{id}/claim", raw_id="2147483648", body={}, status=None)  # PostgreSQL
+@example(path="/api/staff/conversations/{id}/reply", raw_id="1", body={"text": "<script>x</script>"}, status=None)
+def test_staff_api_with_any_id_and_body_never_fails(web, escalations, path, raw_id, body, status):
+    headers = {"authorization": f"Bearer {STAFF_TOKEN}"}
+    url = staff_url(path, raw_id)
+    if path.endswith("conversations"):
+        response = web.get(url, params={} if status is None else {"status": status}, headers=headers)
+    elif path.endswith("{id}"):
+        response = web.get(url, headers=headers)
+    else:
+        response = web.post(url, content=dumps(body), headers=headers | {"content-type": "application/json"})
+    no_trace(response)
+    assert response.status_code in (200, 400, 404, 409), response.text[:300]
+    assert response.headers["content-type"].startswith("application/json")
+
+
+@settings(FUZZ, max_examples=30)
+@given(text=TEXT)
+@example(text="   ")  # was sent to the citizen as an empty message
+@example(text="\n\t\u3000")
+@example(text="<script>alert(1)</script>")
+@example(text="a\x00b")  # PostgreSQL refuses NUL in text: was a 500
+def test_a_staff_reply_reaches_the_citizen_exactly_or_is_refused(web, text):
+    escalation = web.store.add_escalation(Escalation(sender_id=f"web:{uuid.uuid4()}", reason="request", priority=1))
+    headers = {"authorization": f"Bearer {STAFF_TOKEN}"}
+    base = f"/api/staff/conversations/{escalation.id}"
+    assert web.post(f"{base}/claim", headers=headers).status_code == 200
+    sent_before = len(web.store.outbox(escalation.sender_id, 0))
+    response = web.post(f"{base}/reply", json={"text": text}, headers=headers)
+    no_trace(response)
+    outbox = web.store.outbox(escalation.sender_id, 0)[sent_before:]
+    if web.postgres and "\x00" in text.strip() and len(text) <= MAX_MESSAGE_CHARS:
+        assert response.status_code == 400 and json_error(response) == UNSAVABLE and outbox == []
+    elif text.strip() and len(text) <= MAX_MESSAGE_CHARS:
+        assert response.status_code == 200 and response.json()["message"]["text"] == text.strip()
+        assert [m["text"] for _, m in outbox] == [text.strip()]
+        polled = web.get("/api/chat/updates", params={"sender": escalation.sender_id}).json()["messages"]
+        assert polled[-1]["text"] == text.strip()
+    else:  # nothing (and nothing empty) goes to the citizen
+        assert response.status_code == 400 and outbox == []
