@@ -30,8 +30,8 @@ from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
-from bot.channels.rendering import numbered_lines, pack, split_text, utf8_bytes
 from bot.channels.deliveries import DeliveryLog, already_delivered, mark_delivered
+from bot.channels.rendering import numbered_lines, pack, split_text, utf8_bytes
 from bot.privacy import log_event
 from bot.rasa_client import BotMessage, RasaUnavailable
 from bot.services.gateway import TRY_LATER

@@ -17,14 +17,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     delete,
     func,
     insert,
@@ -35,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import LegalTriageError
+from bot.storage.schema import audit_log, sessions, users
 
 
 class Role(str, Enum):
@@ -66,39 +59,6 @@ ABSOLUTE = dt.timedelta(hours=12)
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
-metadata = MetaData()
-users = Table(
-    "staff_users",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("username", String(64), nullable=False, unique=True),
-    Column("display_name", String(64), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("password_hash", String(256), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("committees", Text),  # mediators: the committee ids they work for, comma-separated
-)
-sessions = Table(
-    "staff_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("username", String(64), nullable=False),
-    Column("csrf", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("last_seen", DateTime, nullable=False),
-)
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime, nullable=False),
-    Column("username", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("target", String(128)),
-    Column("detail", Text),
-)
 
 
 class AccountError(LegalTriageError):
