@@ -170,11 +170,28 @@ class BookingStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
+#: The one label map for case statuses. ``STATUS_NAMES`` are the short names staff see on every
+#: console page and chart; ``STATUS_LABELS`` the sentences a citizen is told (status checks, notices).
+STATUS_NAMES: dict[str, str] = {
+    "received": "已受理",
+    "reviewing": "审查中",
+    "accepted": "给予援助",
+    "rejected": "不予援助",
+    "closed": "已结案",
+    "booked": "已预约",
+    "confirmed": "已确认",
+    "held": "已调解",
+    "settled": "调解成功",
+    "not_settled": "调解未成功",
+    "cancelled": "已取消",
+}
+#: Staff-queue (escalation) statuses: a conversation waits for a person, is being served, or ended.
+ESCALATION_STATUS_NAMES: dict[str, str] = {"waiting": "等待接待", "claimed": "接待中", "closed": "已结束"}
 STATUS_LABELS: dict[str, str] = {
     "received": "已受理登记，等待审查",
     "reviewing": "审查中",
     "accepted": "已决定给予法律援助",
-    "rejected": "未予援助",
+    "rejected": "已决定不予法律援助",
     "closed": "已结案",
     "booked": "已预约，等待调解委员会确认",
     "confirmed": "调解委员会已确认",

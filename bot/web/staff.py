@@ -14,13 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
-from bot.domain import Escalation
+from bot.domain import ESCALATION_STATUS_NAMES, Escalation
 from bot.errors import NotFoundError
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.services.handoff import BlankTextError, ConflictError, Handoff
 from bot.services.outbound import CHANNELS
 
-STATUSES = ("waiting", "claimed", "closed")
+STATUSES = tuple(ESCALATION_STATUS_NAMES)
 #: Ids are database INTEGERs (32 bits in PostgreSQL): a larger number in a URL is a bad request, not a crash.
 MAX_ID = 2**31 - 1
 #: A row id in a URL path (here and in the console).
@@ -64,6 +64,7 @@ def conversation_json(e: Escalation, now: dt.datetime) -> dict:
         "topic": e.topic,
         "town": e.town,
         "status": e.status,
+        "status_name": ESCALATION_STATUS_NAMES.get(e.status, e.status),
         "assignee": e.assignee,
         "created_at": _time(e.created_at),
         "claimed_at": _time(e.claimed_at),

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain import STATUS_LABELS, ApplicationStatus, BookingStatus
+from bot.domain import STATUS_LABELS, STATUS_NAMES, ApplicationStatus, BookingStatus
 from bot.privacy import log_event
 from bot.rasa_client import BotMessage
 from bot.services.outbound import CHANNELS, DeliveryError, channel_of
@@ -32,20 +32,6 @@ from bot.web.staff import RowId
 logger = logging.getLogger("bot.web.console.cases")
 
 
-#: Short status names for staff (the citizen gets the longer ``STATUS_LABELS``).
-STATUS_NAMES = {
-    "received": "已受理",
-    "reviewing": "审查中",
-    "accepted": "准予援助",
-    "rejected": "不予援助",
-    "closed": "已结案",
-    "booked": "已预约",
-    "confirmed": "已确认",
-    "held": "已调解",
-    "settled": "调解成功",
-    "not_settled": "调解未成功",
-    "cancelled": "已取消",
-}
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 LIST_LIMIT = 500
 EXPORT_LIMIT = 20000

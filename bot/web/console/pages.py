@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bot.domain import ESCALATION_STATUS_NAMES
 from bot.errors import LegalTriageError, NotFoundError
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.services.accounts import PERMISSIONS, ROLE_LABELS, AccountError, Accounts, LoginThrottled, Role, Session
@@ -38,7 +39,6 @@ SECURITY_HEADERS = {
 }
 REASONS = {"request": "群众要求", "fallback": "答不上来", "emergency": "紧急情况", "intake": "法律援助申请"}
 AUTHORS = {"citizen": "群众", "staff": "工作人员", "system": "系统提示", "note": "内部备注", "bot": "小助手"}
-STATUS_NAMES = {"waiting": "等待接待", "claimed": "接待中", "closed": "已结束"}
 
 
 class NeedLogin(Exception):
@@ -51,7 +51,7 @@ def _env() -> Environment:
         ROLE_LABELS=ROLE_LABELS,
         REASONS=REASONS,
         AUTHORS=AUTHORS,
-        STATUS_NAMES=STATUS_NAMES,
+        STATUS_NAMES=ESCALATION_STATUS_NAMES,
         CHANNELS=CHANNELS,
         MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
     )

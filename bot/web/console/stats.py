@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from bot.domain import STATUS_NAMES, ApplicationStatus, BookingStatus
 from bot.services.outbound import CHANNELS
 from bot.storage.sql import applications, bookings, consultations, escalations, unanswered_questions
 from bot.web.console.export import csv_text
@@ -32,21 +33,8 @@ MAX_DAYS = 3 * 366
 ANSWERED_KINDS = ("confident", "statute", "chosen", "follow_up")
 #: Booking statuses that mean the dispute was mediated (what a bureau reports yearly).
 MEDIATED = ("held", "settled", "not_settled")
-APPLICATION_LABELS = {
-    "received": "已受理",
-    "reviewing": "审查中",
-    "accepted": "给予援助",
-    "rejected": "未予援助",
-    "closed": "已结案",
-}
-BOOKING_LABELS = {
-    "booked": "已预约",
-    "confirmed": "已确认",
-    "held": "已调解",
-    "settled": "调解成功",
-    "not_settled": "调解未成功",
-    "cancelled": "已取消",
-}
+APPLICATION_LABELS = {status.value: STATUS_NAMES[status.value] for status in ApplicationStatus}
+BOOKING_LABELS = {status.value: STATUS_NAMES[status.value] for status in BookingStatus}
 UNKNOWN = "未填写"
 
 

@@ -161,7 +161,7 @@ def check_numbers(engine) -> None:
         ("已受理", 2),
         ("审查中", 0),
         ("给予援助", 1),
-        ("未予援助", 0),
+        ("不予援助", 0),
         ("已结案", 0),
     ]
     assert dict(stats.mediations_by_status(engine, START, END)) == {

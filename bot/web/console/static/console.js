@@ -3,7 +3,6 @@
   var rows = document.getElementById('rows'), filters = document.getElementById('filters');
   if (!rows || !filters) return;
   var REASONS = { request: '群众要求', fallback: '答不上来', emergency: '紧急情况', intake: '法律援助申请' };
-  var STATUS = { waiting: '等待接待', claimed: '接待中', closed: '已结束' };
   function cell(tr, text, href) {
     var td = document.createElement('td');
     if (href) { var a = document.createElement('a'); a.href = href; a.textContent = text; td.appendChild(a); }
@@ -17,7 +16,7 @@
       var tr = document.createElement('tr'); if (r.emergency) tr.className = 'emergency';
       cell(tr, String(r.id), '/console/escalations/' + r.id); cell(tr, REASONS[r.reason] || r.reason);
       cell(tr, r.channel_name); cell(tr, r.topic || '—'); cell(tr, r.town || '—');
-      cell(tr, Math.floor(r.waiting_seconds / 60) + ' 分钟'); cell(tr, STATUS[r.status] || r.status); cell(tr, r.assignee || '—');
+      cell(tr, Math.floor(r.waiting_seconds / 60) + ' 分钟'); cell(tr, r.status_name || r.status); cell(tr, r.assignee || '—');
       rows.appendChild(tr);
     });
   }
