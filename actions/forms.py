@@ -10,7 +10,7 @@ from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import LegalTriageAction, button, option_buttons
+from actions.base import LegalTriageAction, button, failed, option_buttons
 from bot.composition import Services, get_services
 from bot.domain import LegalAidApplication, MediationBooking
 from bot.errors import SlotUnavailableError, StorageUnavailableError
@@ -62,9 +62,7 @@ class _Validators:
         try:
             return await super().run(dispatcher, tracker, domain)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the polite error reply
-            logger.error("validation %s failed: %s", self.name(), type(exc).__name__)
-            dispatcher.utter_message(response="utter_error")
-            return []
+            return failed(self.name(), dispatcher, exc)
 
     def _name(self, value: Any, dispatcher: CollectingDispatcher, slot: str, tracker: Tracker) -> dict:
         # The entity extractor sometimes takes part of a name ("周" of "我叫周卫东", "桂兰" of "刘桂兰"):

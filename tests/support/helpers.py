@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -33,6 +35,8 @@ def run_action(action, tracker: Tracker, domain: dict | None = None) -> tuple[li
     """Run an action; returns (events, uttered messages)."""
     dispatcher = CollectingDispatcher()
     events = action.run(dispatcher, tracker, domain or {})
+    if inspect.isawaitable(events):  # our actions are coroutines (their work runs in a thread)
+        events = asyncio.run(events)
     return events, dispatcher.messages
 
 
