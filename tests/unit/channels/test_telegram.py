@@ -33,11 +33,12 @@ from bot.channels.telegram import (
     serve_webhook,
     split_text,
 )
-from bot.rasa_client import BotMessage, Button, RasaUnavailable
+from bot.rasa_client import BotMessage, Button
 from bot.services.gateway import TRY_LATER
 from bot.services.outbound import DeliveryError
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage.memory import InMemoryCaseStore
+from tests.fakes import gateway as fakes
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 GREETING = BotMessage(
@@ -53,22 +54,11 @@ ASK_PHONE = BotMessage("请留一个能联系到您的手机号码。")
 KEY = re.compile(r"^b:[0-9a-f]{10}$")
 
 
-class FakeGateway:
-    """Records ``(sender, text)``; replies from ``replies`` or echoes; can hold or fail chosen texts."""
+class FakeGateway(fakes.FakeGateway):
+    """The shared gateway twin, greeting with the bot's greeting buttons."""
 
     def __init__(self, replies: dict[str, list[BotMessage]] | None = None) -> None:
-        self.replies = {"你好": [GREETING], **(replies or {})}
-        self.seen: list[tuple[str, str]] = []
-        self.hold: dict[str, asyncio.Event] = {}
-        self.fail: set[str] = set()
-
-    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
-        self.seen.append((sender_id, text))
-        if text in self.hold:
-            await self.hold[text].wait()
-        if text in self.fail:
-            raise RasaUnavailable("ConnectError")
-        return self.replies.get(text, [BotMessage(f"收到：{text}")])
+        super().__init__({"你好": [GREETING], **(replies or {})})
 
 
 def settings_for(api: FakeTelegram, **overrides) -> Settings:

@@ -6,7 +6,6 @@ the local fake in ``tests/fakes/wechat_api.py`` (real HTTP on 127.0.0.1).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import itertools
@@ -36,6 +35,7 @@ from bot.services.gateway import TRY_LATER
 from bot.services.outbound import DeliveryError
 from bot.settings import Settings
 from bot.storage.memory import InMemoryCaseStore
+from tests.fakes.gateway import FakeGateway
 from tests.fakes.wechat_api import FakeWeChatApi
 
 TOKEN = "county-bureau-token"
@@ -90,32 +90,6 @@ def text_xml(content: str, msg_id: int | None = None) -> str:
 def event_xml(event: str, key: str | None = None, create_time: int | None = None) -> str:
     fields = {"Event": event} if key is None else {"Event": event, "EventKey": key}
     return message_xml("event", fields, create_time=create_time)
-
-
-class FakeGateway:
-    """Records (sender, text); answers from ``replies`` (else an echo); can be slow or fail."""
-
-    def __init__(
-        self, replies: dict[str, list[BotMessage]] | None = None, delay: float = 0.0, error: Exception | None = None
-    ) -> None:
-        self.replies = replies or {}
-        self.delay = delay
-        self.error = error
-        self.calls: list[tuple[str, str]] = []
-        self.finished = 0
-
-    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
-        self.calls.append((sender_id, text))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        self.finished += 1
-        if self.error is not None:
-            raise self.error
-        return list(self.replies.get(text, [BotMessage(f"收到：{text}")]))
-
-    @property
-    def texts(self) -> list[str]:
-        return [text for _, text in self.calls]
 
 
 class WeChatServer:
