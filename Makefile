@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help run test unit setup venvs model finetune index laws topics db rasa-model browser nginx bench survival chat clean
+.PHONY: help run test unit lint setup venvs model finetune index laws topics db rasa-model browser nginx bench survival chat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,13 +18,18 @@ help: ## list the targets
 run: setup ## set everything up, then start Rasa, the action server and the web app (Ctrl-C stops)
 	@scripts/run.sh
 
-test: setup browser nginx ## set everything up, then run every test (unit, integration, rasa data validate, rasa test)
+test: lint setup browser nginx ## set everything up, lint, then run every test (unit, integration, rasa data validate, rasa test)
 	@scripts/test.sh
+
+lint: venvs ## ruff (lint and format check) and mypy on the code (also part of make test)
+	$(APP_VENV)/bin/ruff check bot actions bench tests
+	$(APP_VENV)/bin/ruff format --check bot actions bench tests
+	$(APP_VENV)/bin/mypy
 
 unit: venvs ## the unit tests alone (no Rasa, no browser; uses the built models and indexes when present)
 	@source scripts/env.sh && \
 	  LEGAL_TRIAGE_TEST_POSTGRES_URL="$${LEGAL_TRIAGE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
-	  $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests
+	  $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests/unit
 
 setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
 
