@@ -27,8 +27,9 @@ import httpx
 import numpy as np
 import yaml
 
-from bench.load import load_figures
+from bench.load import load_figures, real_style_scripts
 from bench.load import plot as plot_load
+from bench.stats import percentiles
 from bot.settings import PROJECT_ROOT, get_settings
 
 CONVERSATION = [
@@ -242,6 +243,60 @@ def _warm_up_seconds(log: Path, timeout: float = 180) -> float:
     raise RuntimeError(f"the action server did not load its models within {timeout:.0f} s (see {log})")
 
 
+def real_length_profile(rasa_url: str, questions: int = 60) -> dict:
+    """One real-length question at a time, end to end and by stage.
+
+    End to end: the REST webhook (Rasa's NLU and policies, the action server, the database) and
+    Rasa's ``/model/parse`` alone. By stage, in this process with the serving settings (one thread):
+    the query embedding, the FAQ index search, the topic classifier (on the shared embedding), and
+    the statute search a ``none`` answer adds. The difference is Rasa, transport and the database.
+    """
+    import torch
+
+    from bot.composition import load_embedder, load_statute_search
+    from bot.retrieval.evaluation import read_questions
+    from bot.retrieval.faq import FaqRetriever
+    from bot.retrieval.topics import TopicClassifier
+    from tests.support.stack import RASA_TOKEN
+
+    settings = get_settings()
+    texts = [q.query for q in read_questions(settings.knowledge_base_dir, "test")][:questions]
+    webhook, parse = [], []
+    for text in texts:
+        sender = f"web:{uuid.uuid4()}"
+        t0 = time.perf_counter()
+        httpx.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60)
+        webhook.append(1000 * (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        httpx.post(f"{rasa_url}/model/parse", params={"token": RASA_TOKEN}, json={"text": text}, timeout=60)
+        parse.append(1000 * (time.perf_counter() - t0))
+    torch.set_num_threads(max(1, settings.serving_threads))
+    embedder = load_embedder(settings)
+    index = FaqRetriever(settings.faq_index_dir, embedder).index
+    topics = TopicClassifier.load(settings.topic_model_dir, embedder)
+    statutes = load_statute_search(settings, embedder)
+    stages: dict[str, list[float]] = {"embed": [], "faq_search": [], "topic": [], "statute_search": []}
+    for text in texts:
+        t0 = time.perf_counter()
+        vector = embedder.encode([text], kind="query")[0]
+        t1 = time.perf_counter()
+        hits = index.search(vector, text, 10)
+        t2 = time.perf_counter()
+        topics.predict([text])
+        t3 = time.perf_counter()
+        statutes.search(text, k=3, faq_hits=hits)
+        t4 = time.perf_counter()
+        for name, took in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            stages[name].append(1000 * took)
+    return {
+        "questions": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+        "webhook_ms": percentiles(webhook),
+        "rasa_parse_ms": percentiles(parse),
+        "stages_ms": {name: percentiles(values, (50, 95)) for name, values in stages.items()},
+    }
+
+
 def stack_figures() -> dict:
     from tests.support.stack import RASA_TOKEN, Stack
 
@@ -268,19 +323,20 @@ def stack_figures() -> dict:
                 stack.say(sender, text)
                 latencies.append(1000 * (time.perf_counter() - t0))
         rss_idle = {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")}
-        load = load_figures(stack.rasa_url)
+        one_at_a_time = real_length_profile(stack.rasa_url)
+        load = {
+            "real_style": load_figures(stack.rasa_url, scripts=real_style_scripts(PROJECT_ROOT / "knowledge_base")),
+            "short": load_figures(stack.rasa_url),
+        }
         plot_load(load, PROJECT_ROOT / "results" / "load.png")
         return {
             "intent_accuracy": round(correct / len(examples), 4),
             "intent_test_examples": len(examples),
-            "rest_latency_ms": {
-                "p50": round(float(np.percentile(latencies, 50)), 1),
-                "p95": round(float(np.percentile(latencies, 95)), 1),
-                "messages": len(latencies),
-            },
+            "rest_latency_ms": {**percentiles(latencies, (50, 95)), "messages": len(latencies)},
             "startup_s": {**{k: round(v, 1) for k, v in startup.items()}, "first_answer": round(first_answer_s, 1)},
             "rss_mb": rss_idle,
             "rss_mb_after_load": {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")},
+            "real_length_profile": one_at_a_time,
             "load": load,
         }
     finally:

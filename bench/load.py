@@ -12,6 +12,11 @@ basis, a form started - so every message goes through Rasa (NLU, rules, forms), 
   This saturates the machine and shows its capacity (messages per second) and the queueing
   latency at saturation.
 
+Two sets of conversations: ``SCRIPTS`` (short messages, most of them form slots) and
+``real_style_scripts`` - questions in citizens' own words from the real-style evaluation set
+(``knowledge_base/eval/real_style/``, about 58 characters), each followed by a follow-up and a
+second question, so most messages are retrievals of real length.
+
 A message counts as an error when the request fails, is not 200, or the bot says nothing.
 """
 
@@ -24,7 +29,8 @@ import uuid
 from pathlib import Path
 
 import httpx
-import numpy as np
+
+from bench.stats import percentiles
 
 #: Realistic conversations (none asks for a person: a paused conversation answers nothing by design).
 SCRIPTS = [
@@ -39,10 +45,20 @@ SCRIPTS = [
 ]
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None}
-    return {f"p{q}": round(float(np.percentile(values, q)), 1) for q in (50, 95, 99)}
+#: Follow-ups citizens send after an answer (the follow-up intent answers them from the same entry).
+FOLLOW_UPS = ["那我需要准备什么材料", "这个要去哪里办", "有没有时间限制", "法律依据是什么"]
+
+
+def real_style_scripts(kb_dir: Path, conversations: int = 48, seed: int = 11) -> list[list[str]]:
+    """Multi-turn conversations of real-length questions: question, follow-up, question, thanks."""
+    from bot.retrieval.evaluation import read_questions
+
+    questions = [q.query for q in read_questions(kb_dir, "test")]
+    random.Random(seed).shuffle(questions)
+    return [
+        [questions[2 * i], FOLLOW_UPS[i % len(FOLLOW_UPS)], questions[2 * i + 1], "谢谢"]
+        for i in range(min(conversations, len(questions) // 2))
+    ]
 
 
 async def _citizen(
@@ -71,7 +87,12 @@ async def _citizen(
 
 
 async def run_level(
-    rasa_url: str, concurrency: int, conversations: int, think: tuple[float, float], seed: int = 7
+    rasa_url: str,
+    concurrency: int,
+    conversations: int,
+    think: tuple[float, float],
+    seed: int = 7,
+    scripts: list[list[str]] = SCRIPTS,
 ) -> dict:
     """``conversations`` conversations, ``concurrency`` of them at any moment; their message latencies."""
     url = f"{rasa_url}/webhooks/rest/webhook"
@@ -80,7 +101,7 @@ async def run_level(
     errors: list[str] = []
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for i in range(conversations):
-        queue.put_nowait(SCRIPTS[i % len(SCRIPTS)])
+        queue.put_nowait(scripts[i % len(scripts)])
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
 
     async def worker(client: httpx.AsyncClient) -> None:
@@ -100,46 +121,58 @@ async def run_level(
         "error_kinds": sorted(set(errors)),
         "wall_s": round(wall, 1),
         "messages_per_s": round(len(latencies) / wall, 2),
-        "latency_ms": _percentiles(latencies),
+        "latency_ms": percentiles(latencies),
         "think_s": list(think),
     }
 
 
-def load_figures(rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50)) -> dict:
+def load_figures(rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50), scripts: list[list[str]] = SCRIPTS) -> dict:
     """Paced and closed-loop load at each concurrency level (the same scripts, fresh senders)."""
     results: dict[str, list[dict]] = {"paced": [], "closed": []}
     for level in levels:
         # enough conversations that every level sends a few hundred messages at most
         conversations = max(2 * level, 16)
-        results["paced"].append(asyncio.run(run_level(rasa_url, level, conversations, (1.0, 3.0))))
-        results["closed"].append(asyncio.run(run_level(rasa_url, level, conversations, (0.0, 0.0))))
-    return {"scripts": len(SCRIPTS), **results}
+        for mode, think in (("paced", (1.0, 3.0)), ("closed", (0.0, 0.0))):
+            results[mode].append(asyncio.run(run_level(rasa_url, level, conversations, think, scripts=scripts)))
+    chars = [len(text) for script in scripts for text in script]
+    return {"scripts": len(scripts), "mean_message_chars": round(sum(chars) / len(chars), 1), **results}
 
 
-def plot(figures: dict, path: Path) -> None:
+def plot(loads: dict[str, dict], path: Path) -> None:
+    """Latency against concurrency (paced load) and throughput, one line per message set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_lat, ax_rate) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for mode, style in (("paced", "-"), ("closed", "--")):
-        rows = figures[mode]
+    for (name, figures), colour in zip(loads.items(), ("tab:blue", "tab:orange"), strict=False):
+        rows = figures["paced"]
         levels = [r["concurrency"] for r in rows]
-        for q, marker in (("p50", "o"), ("p95", "s"), ("p99", "^")):
-            ax_lat.plot(levels, [r["latency_ms"][q] for r in rows], style, marker=marker, label=f"{mode} {q}")
-        ax_rate.plot(levels, [r["messages_per_s"] for r in rows], style, marker="o", label=mode)
+        for q, marker in (("p50", "o"), ("p99", "^")):
+            ax_lat.plot(
+                levels, [r["latency_ms"][q] for r in rows], "-", color=colour, marker=marker, label=f"{name} {q}"
+            )
+        for mode, style in (("paced", "-"), ("closed", "--")):
+            ax_rate.plot(
+                [r["concurrency"] for r in figures[mode]],
+                [r["messages_per_s"] for r in figures[mode]],
+                style,
+                color=colour,
+                marker="o",
+                label=f"{name} {mode}",
+            )
     ax_lat.set(
-        xlabel="concurrent conversations",
+        xlabel="concurrent citizens (1-3 s thinking)",
         ylabel="latency (ms)",
         yscale="log",
         title="End-to-end message latency (REST channel)",
     )
-    ax_lat.axhline(80, color="grey", lw=0.8, ls=":")
-    ax_lat.axhline(300, color="grey", lw=0.8, ls=":")
+    for target in (120, 400):
+        ax_lat.axhline(target, color="grey", lw=0.8, ls=":")
     ax_lat.legend(fontsize=7, ncol=2)
-    ax_rate.set(xlabel="concurrent conversations", ylabel="messages / s", title="Throughput")
-    ax_rate.legend(fontsize=8)
+    ax_rate.set(xlabel="concurrent citizens", ylabel="messages / s", title="Throughput (closed: no thinking)")
+    ax_rate.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.stats import percentiles
 from bot.settings import PROJECT_ROOT
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -256,13 +257,7 @@ def faq_rows() -> list[str]:
 
 # ---- measuring ---------------------------------------------------------------------------------
 def _pcts(seconds: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 4),
-        "p95_ms": round(float(np.percentile(ms, 95)), 4),
-        "p99_ms": round(float(np.percentile(ms, 99)), 4),
-        "timed_queries": int(len(ms)),
-    }
+    return {**percentiles([1000 * s for s in seconds], digits=4, suffix="_ms"), "timed_queries": len(seconds)}
 
 
 def _time_queries(

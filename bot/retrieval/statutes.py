@@ -22,14 +22,14 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.domain import Article, StatuteHit
+from bot.domain import Article, FaqHit, StatuteHit
 from bot.errors import IndexMismatchError, NotFoundError
 from bot.knowledge.laws import StatuteLibrary
 from bot.retrieval.embedding import Embedder
@@ -289,9 +289,13 @@ class StatuteSearch:
         self._embedder = embedder
         self._faq = faq
 
-    def search(self, query: str, k: int = 10) -> list[StatuteHit]:
+    def search(self, query: str, k: int = 10, faq_hits: Sequence[FaqHit] | None = None) -> list[StatuteHit]:
+        """Articles for ``query``. ``faq_hits``: the FAQ's ranking of the same query when the caller
+        already has it (at least ``weights.faq_hits`` long), so the FAQ is not searched twice."""
         if not query.strip():
             return []
         vector = self._embedder.encode([query], kind="query")[0]
-        faq_hits = self._faq.search(query, k=self.index.weights.faq_hits) if self._faq is not None else ()
-        return self.index.search(vector, query, k, faq_hits)
+        wanted = self.index.weights.faq_hits
+        if faq_hits is None or len(faq_hits) < wanted:
+            faq_hits = self._faq.search(query, k=wanted) if self._faq is not None else ()
+        return self.index.search(vector, query, k, faq_hits[:wanted])

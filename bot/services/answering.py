@@ -145,7 +145,7 @@ class QuestionAnswering:
         if result.kind is AnswerKind.NONE and self._statutes is not None and len(text.strip()) >= 8:
             related = tuple(
                 h.article
-                for h in self._statutes.search(text, k=STATUTE_ANSWERS)
+                for h in self._statutes.search(text, k=STATUTE_ANSWERS, faq_hits=result.hits)
                 if h.score >= STATUTE_RELATED_MIN_SCORE
             )
         return Answer(result.kind, result.hits, topic, related=related)
