@@ -24,6 +24,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,8 @@ def finetune(
 ) -> tuple[bool, dict]:
     """Fine-tune ``base_path`` into ``target`` unless it is current; returns (trained, manifest)."""
     import torch
-    from sentence_transformers import SentenceTransformer, losses
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from tqdm import tqdm
 
     from bot.retrieval.embedding import SentenceTransformerEmbedder
@@ -131,8 +133,8 @@ def finetune(
     started = time.perf_counter()
     model = SentenceTransformer(str(base_path), device="cpu", local_files_only=True)
     model.max_seq_length = config.max_seq_length
-    loss = losses.MultipleNegativesRankingLoss(model, scale=config.scale)
-    transformer = model[0].auto_model
+    loss = MultipleNegativesRankingLoss(model, scale=config.scale)
+    transformer: Any = model[0].auto_model  # a BERT-like Hugging Face model: its layout is known at run time
     frozen = [transformer.embeddings, *transformer.encoder.layer[: config.frozen_layers]]
     for parameter in (p for module in frozen for p in module.parameters()):
         parameter.requires_grad = False

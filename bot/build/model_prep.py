@@ -391,7 +391,7 @@ def _compile_charsmap(norm_map: dict[int, list[int]], workdir: Path) -> bytes:
         remove_extra_whitespaces=False,
         minloglevel=2,
     )
-    proto = sentencepiece_model_pb2.ModelProto()
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]  # protobuf-generated at run time, no stub
     proto.ParseFromString(writer.data)
     rule_tsv.unlink()
     return bytes(proto.normalizer_spec.precompiled_charsmap)

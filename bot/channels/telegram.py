@@ -23,9 +23,9 @@ import signal
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -279,6 +279,8 @@ async def _converse(update: Update, context: ContextTypes.DEFAULT_TYPE, text: st
     """Send ``text`` through the gateway as the citizen and show the replies."""
     if not isinstance(text, str):  # the Bot API's types are not checked on the way in: a forged update
         text = ""
+    if update.effective_chat is None:  # in_chat_order runs no handler without a chat
+        return
     chat_id = update.effective_chat.id
     sender = sender_id(chat_id)
     with contextlib.suppress(TelegramError):  # the typing hint is cosmetic
@@ -307,7 +309,7 @@ async def _apologise(update: object, context: ContextTypes.DEFAULT_TYPE, error: 
         await context.bot.send_message(chat.id, TRY_LATER)
 
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 def in_chat_order(handler: Handler) -> Handler:
@@ -336,6 +338,8 @@ def in_chat_order(handler: Handler) -> Handler:
 # ---- handlers ------------------------------------------------------------------------------
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send the citizen's text through the gateway."""
+    if update.effective_message is None:  # filters.TEXT passes only updates with a message
+        return
     await _converse(update, context, update.effective_message.text or "", kind="text")
 
 
@@ -346,6 +350,8 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain what to type and the commands."""
+    if update.effective_chat is None:
+        return
     await context.bot.send_message(update.effective_chat.id, HELP)
 
 
@@ -368,6 +374,8 @@ async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send a pressed button's payload through the gateway."""
     query = update.callback_query
+    if query is None or update.effective_chat is None:  # CallbackQueryHandler: both are there
+        return
     with contextlib.suppress(TelegramError):  # stops the client's spinner; a stale query must not block the answer
         await query.answer()
     # our keys are strings; anything else (a forged or foreign update) is an unknown button
@@ -381,9 +389,11 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Forward the citizen's own phone number (sharing it is their consent); refuse anyone else's."""
+    if update.effective_message is None or update.effective_chat is None:  # filters.CONTACT: both are there
+        return
     contact = update.effective_message.contact
     user = update.effective_user
-    if user is None or contact.user_id != user.id:
+    if user is None or contact is None or contact.user_id != user.id:
         log_event(logger, "telegram_contact_refused", sender_id(update.effective_chat.id))
         await context.bot.send_message(update.effective_chat.id, OTHERS_CONTACT)
         return
@@ -392,6 +402,8 @@ async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Say politely that only typed text is understood."""
+    if update.effective_chat is None:
+        return
     log_event(logger, "telegram_unsupported", sender_id(update.effective_chat.id))
     await context.bot.send_message(update.effective_chat.id, ONLY_TEXT)
 
@@ -540,7 +552,7 @@ def run(settings: Settings, build_gateway: Callable[[Settings], Gateway]) -> int
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     gateway = build_gateway(settings)
-    application = build_application(settings, gateway, deliveries=gateway.handoff.store)
+    application = build_application(settings, gateway, deliveries=gateway.handoff.store if gateway.handoff else None)
     if settings.telegram_webhook_url:
         asyncio.run(_webhook_until_signal(application, settings))
     else:

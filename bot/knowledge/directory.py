@@ -30,7 +30,7 @@ class Schedule:
 
     def upcoming(self, now: dt.datetime) -> list[dt.datetime]:
         """All slot start times in the booking horizon, earliest first."""
-        starts = []
+        starts: list[dt.datetime] = []
         for offset in range(self.min_lead_days, self.horizon_days + 1):
             day = now.date() + dt.timedelta(days=offset)
             if day.weekday() in self.weekdays:

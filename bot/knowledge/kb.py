@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -249,7 +250,7 @@ def load(faq_dir: Path, library: StatuteLibrary) -> KnowledgeBase:
 
 def entry_to_dict(entry: FaqEntry) -> dict:
     """An entry as plain data (the YAML, JSONL and index format), without loss."""
-    out = {"id": entry.id, "topic": entry.topic}
+    out: dict[str, Any] = {"id": entry.id, "topic": entry.topic}
     if entry.subtopic:
         out["subtopic"] = entry.subtopic
     out |= {

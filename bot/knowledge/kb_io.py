@@ -80,11 +80,10 @@ def from_row(row: dict) -> dict:
             citations.append(citation)
         raw["citations"] = citations
     if row.get("facts"):
-        raw["facts"] = dict(
-            (part.strip() for part in line.split(":", 1)) if ":" in line else (line.strip(), "")
-            for line in cell("facts").splitlines()
-            if line.strip()
-        )
+        raw["facts"] = {
+            name.strip(): value.strip()
+            for name, _, value in (line.partition(":") for line in cell("facts").splitlines() if line.strip())
+        }
     return raw
 
 
@@ -125,8 +124,9 @@ def read_rows(data: bytes, fmt: str) -> list[tuple[int, dict | None, str | None]
             try:
                 raw = json.loads(line)
                 rows.append((number, raw, None) if isinstance(raw, dict) else (number, None, "not a JSON object"))
-            except ValueError as exc:
-                rows.append((number, None, f"not valid JSON ({exc.msg})"))
+            except ValueError as exc:  # also a number beyond Python's 4300-digit limit: no JSONDecodeError
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                rows.append((number, None, f"not valid JSON ({reason})"))
         return rows
     if fmt == "csv":
         reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
@@ -165,8 +165,8 @@ def import_entries(
     imported: dict[str, tuple[int, FaqEntry]] = {}
     for number, raw, error in read_rows(data, fmt):
         where = f"row {number}"
-        if error:
-            problems.append(kb.Problem(where, "-", error))
+        if raw is None:  # then read_rows gives the error
+            problems.append(kb.Problem(where, "-", str(error)))
             continue
         label = f"{where} ({raw.get('id', 'no id')})"
         found = kb.schema_problems(raw, label)

@@ -14,8 +14,11 @@ import numpy as np
 class Embedder(Protocol):
     """Turns texts into L2-normalised vectors. ``kind`` is ``"query"`` or ``"passage"``."""
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> np.ndarray: ...
 
@@ -35,7 +38,10 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         self.name = model_name(model_path)
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:  # sentence-transformers does not know it for every model
+            raise ValueError(f"cannot tell the embedding dimension of {model_path}")
+        self.dim = int(dim)
         # One question is embedded by both the topic classifier and the retriever: cache singles.
         self._single = lru_cache(maxsize=256)(self._encode_single)
 

@@ -265,7 +265,11 @@ class StatuteIndex:
                 "the statute texts changed since the index was built; run `legal-triage laws build`"
             )
         keys = json.loads((folder / "articles.json").read_text(encoding="utf-8"))
-        articles = [library.article(*key) for key in keys]
+        articles = [article for key in keys if (article := library.article(*key)) is not None]
+        if len(articles) != len(keys):  # the fingerprint matched, so only a hand-edited index gets here
+            raise IndexMismatchError(
+                "the statute index names articles the statute texts lack; run `legal-triage laws build`"
+            )
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         return cls(articles, vectors, manifest["embedding_model"], manifest["laws_fingerprint"])
 

@@ -126,6 +126,7 @@ def build_vector_index(
     ef_search = ef_search or hnsw_ef_search(n)
     if kind == "auto":
         kind = choose_kind(n, flat_max_rows, approximate)
+    index: faiss.Index
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
@@ -176,7 +177,7 @@ def search_parameters(index: faiss.Index) -> dict[str, int]:
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexHNSW):
         return {
-            "M": int(index.hnsw.nb_neighbors(1)),
+            "M": int(index.hnsw.nb_neighbors(1)),  # type: ignore[attr-defined]  # faiss's stub lacks HNSW.nb_neighbors
             "efSearch": int(index.hnsw.efSearch),
             "efConstruction": int(index.hnsw.efConstruction),
         }

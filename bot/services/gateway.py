@@ -59,7 +59,7 @@ class Gateway:
         if len(text) > MAX_MESSAGE_CHARS:
             return [BotMessage(TOO_LONG)]
         escalation = self.handoff.open_for(sender_id) if self.handoff else None
-        if escalation is not None:
+        if self.handoff is not None and escalation is not None:
             # A person has the conversation: the message goes to the queue's transcript, not to Rasa
             # (a user turn left unanswered in Rasa's paused tracker would be acted on after resuming).
             return self.handoff.citizen_message(escalation, text)

@@ -29,6 +29,13 @@ WEEKDAY_NAMES = "一二三四五六日"
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
+def _id(escalation: Escalation) -> int:
+    """A stored escalation's id (the store sets it)."""
+    if escalation.id is None:
+        raise NotFoundError("the escalation was never stored")
+    return escalation.id
+
+
 class ConflictError(LegalTriageError):
     default_message = "the conversation is not in a state that allows this"
 
@@ -62,12 +69,12 @@ class OfficeHours:
         return self.start is not None and self.end is not None and bool(self.weekdays)
 
     def is_open(self, now: dt.datetime) -> bool | None:
-        if not self.known:
+        if not self.known or self.start is None or self.end is None:  # (known: both set; for the type checker)
             return None
         return now.weekday() in self.weekdays and self.start <= now.time() < self.end
 
     def next_opening(self, now: dt.datetime) -> dt.datetime | None:
-        if not self.known or self.is_open(now):
+        if not self.known or self.start is None or self.is_open(now):
             return None
         for days in range(8):
             day = now.date() + dt.timedelta(days=days)
@@ -159,15 +166,16 @@ class Handoff:
 
     def citizen_message(self, escalation: Escalation, text: str) -> list[BotMessage]:
         """Record what the citizen wrote while a person has the conversation; tell them once."""
-        self.store.add_message(ConversationMessage(escalation.id, "citizen", text))
+        escalation_id = _id(escalation)
+        self.store.add_message(ConversationMessage(escalation_id, "citizen", text))
         if EMERGENCY.search(text):
-            self.store.prioritise_escalation(escalation.id)
-            self.store.add_message(ConversationMessage(escalation.id, "system", EMERGENCY_NOTICE))
-            log_event(logger, "emergency", escalation.sender_id, escalation=escalation.id, during="handoff")
+            self.store.prioritise_escalation(escalation_id)
+            self.store.add_message(ConversationMessage(escalation_id, "system", EMERGENCY_NOTICE))
+            log_event(logger, "emergency", escalation.sender_id, escalation=escalation_id, during="handoff")
             return [BotMessage(EMERGENCY_NOTICE)]
-        if escalation.status == "waiting" and self.store.mark_escalation(escalation.id, "notified_at"):
+        if escalation.status == "waiting" and self.store.mark_escalation(escalation_id, "notified_at"):
             notice = waiting_notice(self.policy, self._clock())
-            self.store.add_message(ConversationMessage(escalation.id, "system", notice))
+            self.store.add_message(ConversationMessage(escalation_id, "system", notice))
             return [BotMessage(notice)]
         return []
 
@@ -219,7 +227,7 @@ class Handoff:
         if not text.strip():
             raise BlankTextError()
         escalation = self.get(escalation_id)
-        return self.store.add_message(ConversationMessage(escalation.id, "note", text, staff))
+        return self.store.add_message(ConversationMessage(_id(escalation), "note", text, staff))
 
     def transcript(self, escalation_id: int) -> list[ConversationMessage]:
         return self.store.messages(escalation_id)
@@ -233,7 +241,7 @@ class Handoff:
             waited = (now - escalation.created_at).total_seconds() if escalation.created_at else 0
             if waited < self.policy.pickup_seconds:
                 continue
-            if self.store.mark_escalation(escalation.id, "overdue_notified_at"):
+            if self.store.mark_escalation(_id(escalation), "overdue_notified_at"):
                 await self._say(escalation, overdue_notice(self.policy, now), "system")
                 told += 1
         return told
@@ -241,7 +249,7 @@ class Handoff:
     async def _say(
         self, escalation: Escalation, text: str, author: str, staff: str | None = None
     ) -> ConversationMessage:
-        message = self.store.add_message(ConversationMessage(escalation.id, author, text, staff))
+        message = self.store.add_message(ConversationMessage(_id(escalation), author, text, staff))
         try:
             await self.outbound.send(escalation.sender_id, [BotMessage(text)])
         except LegalTriageError as exc:  # kept in the transcript; staff see it was not delivered

@@ -20,7 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bot.domain import (
@@ -74,6 +74,14 @@ _MARKS = frozenset({"notified_at", "overdue_notified_at"})
 
 def _escalation(row) -> Escalation:
     return Escalation(**{k: row[k] for k in _ESCALATION_FIELDS}, context=json.loads(row["context"]))
+
+
+def _new_id(result: CursorResult) -> int:
+    """The id of the row a single-row insert just added (SQLAlchemy types the key as optional)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("not the result of a single-row insert")
+    return key[0]
 
 
 def make_engine(url: str) -> Engine:
@@ -236,7 +244,7 @@ class SqlCaseStore:
 
     @staticmethod
     def _insert_escalation(conn, escalation: Escalation, now: datetime) -> int:
-        return conn.execute(
+        result = conn.execute(
             insert(escalations).values(
                 sender_id=escalation.sender_id,
                 reason=escalation.reason,
@@ -247,7 +255,8 @@ class SqlCaseStore:
                 status=escalation.status,
                 created_at=now,
             )
-        ).inserted_primary_key[0]
+        )
+        return _new_id(result)
 
     def add_escalation(self, escalation: Escalation) -> Escalation:
         now = self._clock()
@@ -371,7 +380,7 @@ class SqlCaseStore:
     def add_message(self, message: ConversationMessage) -> ConversationMessage:
         now = self._clock()
         with self._engine.begin() as conn:
-            new_id = conn.execute(
+            result = conn.execute(
                 insert(conversation_messages).values(
                     escalation_id=message.escalation_id,
                     author=message.author,
@@ -379,7 +388,8 @@ class SqlCaseStore:
                     text=message.text,
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+            )
+            new_id = _new_id(result)
         return dataclasses.replace(message, id=new_id, created_at=now)
 
     def messages(self, escalation_id: int) -> list[ConversationMessage]:
@@ -400,11 +410,12 @@ class SqlCaseStore:
 
     def push_outbox(self, sender_id: str, message: dict) -> int:
         with self._engine.begin() as conn:
-            return conn.execute(
+            result = conn.execute(
                 insert(web_outbox).values(
                     sender_id=sender_id, message=json.dumps(message, ensure_ascii=False), created_at=self._clock()
                 )
-            ).inserted_primary_key[0]
+            )
+            return _new_id(result)
 
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
         with self._engine.connect() as conn:

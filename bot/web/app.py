@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 
 import httpx
@@ -104,7 +104,7 @@ def create_app(
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": BAD_REQUEST}, status_code=400)
 
-    def _error(request: Request, status: int, message: str, headers: dict | None = None):
+    def _error(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None):
         path = request.url.path
         if path.startswith("/console") and not path.endswith(".json"):
             return app.state.console_error_page(status, message)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from collections.abc import Awaitable
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
@@ -25,6 +26,7 @@ STATUSES = tuple(ESCALATION_STATUS_NAMES)
 MAX_ID = 2**31 - 1
 #: A row id in a URL path (here and in the console).
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+T = TypeVar("T")
 
 
 def row_id(text: str) -> int | None:
@@ -112,7 +114,7 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
             "bot_transcript": bot_transcript,
         }
 
-    async def act(coro) -> dict:
+    async def act(coro: Awaitable[T]) -> T:
         try:
             result = await coro
         except BlankTextError as exc:

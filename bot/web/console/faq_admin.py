@@ -289,6 +289,10 @@ def router(console) -> APIRouter:
         def name(self):
             return embedder().name
 
+        @property
+        def dim(self):
+            return embedder().dim
+
         def encode(self, texts, kind="query"):
             return embedder().encode(texts, kind=kind)
 
@@ -433,7 +437,7 @@ def router(console) -> APIRouter:
             if d["status"] not in ("draft", "rejected") or d["author"] != session.user.username:
                 existing = None  # someone else's or a sent draft: save as a new draft
         data, problems = check_form(form, library(), known, editing or None)
-        if problems:
+        if problems or data is None:  # (data is None exactly when there are problems)
             return edit_page(session, form, problems, editing or None, existing, status=422)
         now = dt.datetime.now()
         with engine.begin() as conn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -40,12 +40,12 @@ UNKNOWN = "未填写"
 
 class Count(NamedTuple):
     label: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count on purpose (templates read .count)
 
 
 class DayCount(NamedTuple):
     day: dt.date
-    count: int
+    count: int  # type: ignore[assignment]  # as in Count
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def handoff_rate(engine: Engine, start: dt.date, end: dt.date) -> Rate:
 
 def _statuses(engine: Engine, table, labels: dict[str, str], start: dt.date, end: dt.date) -> list[Count]:
     with engine.connect() as conn:
-        found = dict(
+        found: dict[str, int] = dict(
             conn.execute(
                 select(table.c.status, func.count())
                 .where(_in_range(table.c.created_at, start, end))
@@ -212,7 +212,7 @@ def top_unanswered(engine: Engine, start: dt.date, end: dt.date, limit: int = 10
 class ChartSpec:
     title: str
     headers: tuple[str, ...]
-    rows: Callable[[Engine, dt.date, dt.date], list[tuple]]
+    rows: Callable[[Engine, dt.date, dt.date], Sequence[tuple]]
 
 
 def _rate_rows(engine: Engine, start: dt.date, end: dt.date) -> list[tuple]:
@@ -325,7 +325,7 @@ def parse_range(start: str, end: str, today: dt.date) -> tuple[dt.date, dt.date,
     return first, last, ""
 
 
-def _csv(spec: ChartSpec, rows: list[tuple]) -> str:
+def _csv(spec: ChartSpec, rows: Sequence[tuple]) -> str:
     return csv_text(spec.headers, rows)
 
 

@@ -66,6 +66,13 @@ def test_a_bad_row_is_reported_by_number_and_nothing_is_written(faq_dir, library
     assert {p.name: p.read_bytes() for p in faq_dir.glob("*.yml")} == before
 
 
+def test_a_number_too_long_for_python_is_a_bad_row_not_a_crash(faq_dir, library):
+    # json.loads raises a plain ValueError (no JSONDecodeError, no .msg) beyond 4300 digits
+    data = b'{"id": "huge", "answer": ' + b"1" * 5000 + b"}\n"
+    problems = kb_io.import_entries(data, "jsonl", faq_dir, library).problems
+    assert len(problems) == 1 and str(problems[0]).startswith("row 1: -: not valid JSON (Exceeds the limit")
+
+
 def test_csv_rows_are_numbered_as_in_a_spreadsheet(faq_dir, library):
     entry = kb.load(faq_dir, library).entries[0]
     text = io.StringIO(newline="")

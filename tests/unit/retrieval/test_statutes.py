@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -79,6 +80,10 @@ def test_save_and_load_check_model_and_texts(index, small_library, fake_embedder
     changed = StatuteLibrary({CODE: {(1077, ""): "改过的条文"}})
     with pytest.raises(IndexMismatchError):
         StatuteIndex.load(folder, changed, fake_embedder.name)
+    for articles in folder.rglob("articles.json"):  # an edited index naming an article the texts lack
+        articles.write_text(json.dumps([[CODE, 99999, ""]]), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="lack"):
+        StatuteIndex.load(folder, small_library, fake_embedder.name)
     with pytest.raises(NotFoundError):
         StatuteIndex.load(tmp_path / "missing", small_library, fake_embedder.name)
 
