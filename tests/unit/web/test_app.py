@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
+
+import pytest
 from fastapi.testclient import TestClient
 
 from bot.errors import StorageUnavailableError
@@ -49,12 +54,51 @@ def test_rasa_down_says_try_later():
     assert response.status_code == 503 and "稍后再试" in response.json()["messages"][0]["text"]
 
 
-def test_chat_page_and_health():
-    c = client(FakeRasa())
-    page = c.get("/chat")
+def test_chat_page():
+    page = client(FakeRasa()).get("/chat")
     assert page.status_code == 200 and "法律咨询" in page.text and "/api/chat" in page.text
-    health = c.get("/healthz")  # nothing listens on the default ports in unit tests
-    assert health.status_code in (200, 503) and "status" in health.json()
+
+
+@pytest.fixture
+def healthy_peer():
+    """A real HTTP server on loopback answering 200 to Rasa's "/" and the action server's "/health"."""
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200 if self.path in ("/", "/health") else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def free_url() -> str:
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_health_is_ok_only_when_rasa_and_the_action_server_answer(healthy_peer):
+    def health(rasa_url: str, actions_url: str):
+        settings = Settings(rasa_url=rasa_url, action_server_url=actions_url)
+        store = InMemoryCaseStore()
+        rasa = FakeRasa()
+        handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
+        app = create_app(settings, rasa=rasa, handoff=handoff, accounts=Accounts(make_engine("sqlite://")))
+        return TestClient(app).get("/healthz")
+
+    up = health(healthy_peer, healthy_peer)
+    assert up.status_code == 200 and up.json() == {"status": "ok", "rasa": True, "actions": True}
+    actions_down = health(healthy_peer, free_url())
+    assert actions_down.status_code == 503
+    assert actions_down.json() == {"status": "degraded", "rasa": True, "actions": False}
+    rasa_down = health(free_url(), healthy_peer)
+    assert rasa_down.status_code == 503 and rasa_down.json()["rasa"] is False
 
 
 def test_every_response_carries_the_baseline_security_headers():
