@@ -21,6 +21,8 @@ from bot.errors import IndexMismatchError
 from bot.knowledge.kb import KnowledgeBase, entry_from_dict, entry_to_dict
 from bot.retrieval.embedding import Embedder
 from bot.retrieval.lexical import Bm25
+from bot.retrieval.rerank import CANDIDATES, Reranker
+from bot.retrieval.rerank import train as train_reranker
 from bot.retrieval.vector_index import current_version, publish
 
 
@@ -73,8 +75,10 @@ class FaqIndex:
         model_name: str,
         kb_version: str,
         thresholds: Thresholds | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.entries = entries
+        self.reranker = reranker
         self.row_entry = row_entry
         self.row_texts = row_texts
         self._faiss = vectors_index
@@ -95,17 +99,26 @@ class FaqIndex:
                 rows.append(text)
                 owners.append(i)
         vectors = embedder.encode(rows, kind="query") if rows else np.zeros((0, embedder.dim), np.float32)
-        index = build_vector_index(np.asarray(vectors, dtype=np.float32).reshape(-1, embedder.dim))
-        return cls(
-            list(kb.entries), np.array(owners, dtype=np.int32), rows, index, embedder.name, kb.version, thresholds
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, embedder.dim)
+        index = cls(
+            list(kb.entries),
+            np.array(owners, dtype=np.int32),
+            rows,
+            build_vector_index(vectors),
+            embedder.name,
+            kb.version,
+            thresholds,
         )
+        index.reranker = train_reranker(index, vectors)
+        return index
 
     def get(self, entry_id: str) -> FaqEntry | None:
         return self._by_id.get(entry_id)
 
     # ---- searching ------------------------------------------------------------------------
-    def search(self, query_vector: np.ndarray, query: str, k: int = 10) -> list[FaqHit]:
-        """Rank entries for one query (its vector from the same embedder as the index)."""
+    def search(self, query_vector: np.ndarray, query: str, k: int = 10, rerank: bool = True) -> list[FaqHit]:
+        """Rank entries for one query (its vector from the same embedder as the index): the fused first
+        stage, then the second stage's order over its best ``rerank.CANDIDATES`` when there is one."""
         n_rows = len(self.row_texts)
         if n_rows == 0 or not query.strip():
             return []
@@ -120,8 +133,10 @@ class FaqIndex:
         lex_entry = np.zeros(len(self.entries), dtype=np.float32)
         np.maximum.at(lex_entry, self.row_entry, lex_rows)
         fused = fuse(dense_entry, lex_entry, self.thresholds)
-        order = np.argsort(-fused)[:k]
-        return [FaqHit(self.entries[i], float(fused[i]), float(dense_entry[i]), float(lex_entry[i])) for i in order]
+        second_stage = self.reranker if rerank else None
+        order = np.argsort(-fused)[: max(k, CANDIDATES) if second_stage else k]
+        hits = [FaqHit(self.entries[i], float(fused[i]), float(dense_entry[i]), float(lex_entry[i])) for i in order]
+        return (second_stage.order(hits) if second_stage else hits)[:k]
 
     def decide(self, hits: list[FaqHit]) -> RetrievalResult:
         return decide(self.thresholds, hits)
@@ -154,6 +169,8 @@ class FaqIndex:
             "index_params": search_parameters(self._faiss),
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        if self.reranker is not None:
+            self.reranker.save(folder)
         final = root / f"v{stamp}-{self.kb_version}"
         folder.rename(final)
         publish(root, final.name)
@@ -184,6 +201,7 @@ class FaqIndex:
             index,
             manifest["embedding_model"],
             manifest["kb_version"],
+            reranker=Reranker.load(folder),
         )
 
 
