@@ -12,7 +12,7 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 
 from actions.base import LegalTriageAction
 from bot.composition import Services
-from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, UnansweredQuestion
+from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, MediationBooking, UnansweredQuestion
 from bot.privacy import log_event
 from bot.services.handoff import HandoffPolicy
 from bot.services.outbound import channel_of
@@ -20,6 +20,12 @@ from bot.services.outbound import channel_of
 logger = logging.getLogger("bot.actions")
 FORMS = {"legal_aid_form": "la_", "mediation_form": "md_"}
 _REFERENCE = re.compile(r"(LA|MB)-\d{8}-\d{4}", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
+PRIVATE_STATUS = (
+    "为了保护申请人的隐私，办理进度只在提交申请或预约的那个对话里告知；"
+    "在其他地方查询，请在同一条消息里写上编号和申请时所留手机号码的后四位，中间空一格，"
+    "例如：查询进度 {reference} 5678（把5678换成您的手机号后四位）。也可以回复“转人工”。"
+)
 
 
 def collected(tracker: Tracker) -> dict[str, Any]:
@@ -96,6 +102,16 @@ class ActionHandleEmergency(LegalTriageAction):
         return hand_over(services, tracker, "emergency", priority=0)
 
 
+def may_see_status(record: LegalAidApplication | MediationBooking, sender_id: str, text: str) -> bool:
+    """Whether this conversation may hear the record's status: it submitted the record, or ``text``
+    also carries the last four digits of the phone number given in it (the whole number will do)."""
+    if record.sender_id == sender_id:
+        return True
+    phone = "".join(_DIGITS.findall(record.phone or ""))
+    given = _DIGITS.findall(_REFERENCE.sub(" ", text))  # the reference's own digits do not count
+    return len(phone) >= 4 and any(digits in (phone[-4:], phone) for digits in given)
+
+
 class ActionCheckStatus(LegalTriageAction):
     def name(self) -> str:
         return "action_check_status"
@@ -108,9 +124,12 @@ class ActionCheckStatus(LegalTriageAction):
             return []
         reference = match.group(0).upper()
         record = services.store.find(reference)
-        log_event(logger, "status", tracker.sender_id, found=record is not None)
+        allowed = record is not None and may_see_status(record, tracker.sender_id, text)
+        log_event(logger, "status", tracker.sender_id, found=record is not None, allowed=allowed)
         if record is None:
             dispatcher.utter_message(text=f'没有查到编号 {reference}，请核对后再发一次，或回复"转人工"。')
+        elif not allowed:
+            dispatcher.utter_message(text=PRIVATE_STATUS.format(reference=reference))
         else:
             kind = "法律援助申请" if isinstance(record, LegalAidApplication) else "调解预约"
             dispatcher.utter_message(text=f"{kind} {reference}：{STATUS_LABELS[record.status.value]}。")

@@ -461,7 +461,8 @@ def build_application(settings: Settings, gateway: ReplySource, deliveries: Deli
 
 
 def webhook_app(application: Application, secret: str, path: str):
-    """A Starlette app taking Telegram's POSTs at ``path``; no matching secret header, no entry (403)."""
+    """A Starlette app taking Telegram's POSTs at ``path``; no matching secret header, no entry (403).
+    An update is answered 200 only once it has been handled."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -478,7 +479,9 @@ def webhook_app(application: Application, secret: str, path: str):
             update = Update.de_json(data, application.bot)
         except Exception:  # noqa: BLE001 - any malformed body is the sender's problem, not ours
             return Response(status_code=400)
-        await application.update_queue.put(update)
+        # Handled before the 200: Telegram forgets an update once acknowledged, so one acknowledged
+        # first would be lost if the worker died mid-handling (a redelivery is answered once: deliveries).
+        await application.update_processor.process_update(update, application.process_update(update))
         return Response()
 
     return Starlette(routes=[Route(path, receive, methods=["POST"])])

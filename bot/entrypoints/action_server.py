@@ -47,14 +47,16 @@ def create_app(*args, **kwargs):
 
 
 def run(action_executor, port: int, cors_origins, endpoints: str) -> None:
-    """``rasa_sdk.endpoint.run`` (plain HTTP) with the warming factory."""
+    """``rasa_sdk.endpoint.run`` (plain HTTP) with the warming factory, on ``SANIC_HOST`` (default 127.0.0.1)."""
     from rasa_sdk import utils
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
     loader = AppLoader(factory=partial(create_app, action_executor, cors_origins=cors_origins, endpoints=endpoints))
     app = loader.load()
-    app.prepare(host=os.environ.get("SANIC_HOST", "0.0.0.0"), port=port, workers=utils.number_of_sanic_workers())
+    # Loopback unless told otherwise: actions run with the citizens' data and no authentication.
+    host = os.environ.get("SANIC_HOST") or "127.0.0.1"
+    app.prepare(host=host, port=port, workers=utils.number_of_sanic_workers())
     Sanic.serve(primary=app, app_loader=loader)
 
 

@@ -6,16 +6,23 @@ Channels (web chat, Telegram, WeChat, the terminal chat) turn their updates into
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
-from bot.rasa_client import MAX_MESSAGE_CHARS, BotMessage, RasaClient
+from bot.privacy import log_event
+from bot.rasa_client import MAX_MESSAGE_CHARS, PAYLOAD_TITLES, BotMessage, RasaClient
 from bot.services.handoff import Handoff
+
+logger = logging.getLogger("bot.services.gateway")
 
 EMPTY = "请输入您想咨询的问题。"
 TOO_FAST = "您发消息太快了，请稍等几秒再发。刚才这条没有收到，请重新发送。"
 TOO_LONG = f"消息太长了，请分几次发送（每次不超过{MAX_MESSAGE_CHARS}字）。"
 TRY_LATER = "系统繁忙，请稍后再试：刚才这条没有收到，请过一会儿重新发送。之前说的内容都还在；着急的话可以拨打12348。"
+#: Intents any channel may send without a button of the bot's last reply (menus, the web page's 转人工).
+MENU_PAYLOADS = frozenset({"/greet", *PAYLOAD_TITLES})
 
 
 class RateLimit:
@@ -39,11 +46,45 @@ class RateLimit:
         return allowed
 
 
+class OfferedPayloads:
+    """The button payloads of the bot's last reply to each sender: bounded, and forgotten after ``ttl`` seconds.
+
+    Rasa runs a message that starts with "/" as an intent (``/emergency`` would jump the staff
+    queue): only a payload offered here, or one of ``MENU_PAYLOADS``, may pass as one.
+    """
+
+    def __init__(self, ttl: float = 3 * 3600.0, clock=time.monotonic, max_senders: int = 50_000) -> None:
+        self.ttl, self._clock, self._max = ttl, clock, max_senders
+        self._offers: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
+
+    def remember(self, sender_id: str, replies: Sequence[BotMessage]) -> None:
+        self._offers.pop(sender_id, None)
+        self._offers[sender_id] = (self._clock() + self.ttl, frozenset(b.payload for m in replies for b in m.buttons))
+        while len(self._offers) > self._max:
+            self._offers.popitem(last=False)
+
+    def allows(self, sender_id: str, payload: str) -> bool:
+        expires, payloads = self._offers.get(sender_id, (0.0, frozenset()))
+        return payload in MENU_PAYLOADS or (expires > self._clock() and payload in payloads)
+
+
+def as_text(text: str) -> str:
+    """``text`` as words for the NLU, not an intent: its leading "/" becomes the full-width "／"."""
+    return "／" + text[1:]
+
+
 class Gateway:
-    def __init__(self, rasa: RasaClient, handoff: Handoff | None = None, limit: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        rasa: RasaClient,
+        handoff: Handoff | None = None,
+        limit: RateLimit | None = None,
+        offered: OfferedPayloads | None = None,
+    ) -> None:
         self.rasa = rasa
         self.handoff = handoff
         self.limit = limit or RateLimit()
+        self.offered = offered or OfferedPayloads()
 
     async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
         """The replies to one citizen message (possibly none while a person has the conversation).
@@ -63,7 +104,13 @@ class Gateway:
             # A person has the conversation: the message goes to the queue's transcript, not to Rasa
             # (a user turn left unanswered in Rasa's paused tracker would be acted on after resuming).
             return self.handoff.citizen_message(escalation, text)
+        if text.startswith("/") and not self.offered.allows(sender_id, text):
+            log_event(logger, "typed_intent_as_text", sender_id)
+            text = as_text(text)
         replies = await self.rasa.send_async(sender_id, text)
-        # Rasa answers nothing when an action could not run (the action server is down or restarting):
-        # the citizen is told, rather than left in silence.
-        return replies or [BotMessage(TRY_LATER)]
+        if not replies:
+            # Rasa answers nothing when an action could not run (the action server is down or
+            # restarting): the citizen is told, rather than left in silence, and may press the same button again.
+            return [BotMessage(TRY_LATER)]
+        self.offered.remember(sender_id, replies)
+        return replies

@@ -114,20 +114,14 @@ def read_back(booking: MediationBooking, committee: Committee) -> str:
 
 
 def book(store: CaseStore, directory: ServiceDirectory, booking: MediationBooking) -> MediationBooking:
-    """Reserve the slot and store the booking (raises SlotUnavailableError when it is full)."""
+    """Reserve the slot, store the booking and queue it for its committee, in one transaction
+    (raises SlotUnavailableError when the slot is full)."""
     own = {(weekday, hhmm): capacity for weekday, hhmm, capacity in store.committee_schedule(booking.committee_id)}
     capacity = own.get((booking.slot_start.weekday(), f"{booking.slot_start:%H:%M}"), directory.schedule.capacity)
-    stored = store.add_booking(booking, capacity=capacity)
-    store.add_escalation(
-        Escalation(
-            sender_id=stored.sender_id,
-            reason="intake",
-            priority=1,
-            town=stored.town,
-            context={"reference": stored.reference, "kind": "mediation"},
-        )
+    queue = Escalation(
+        sender_id=booking.sender_id, reason="intake", priority=1, town=booking.town, context={"kind": "mediation"}
     )
-    return stored
+    return store.add_booking(booking, capacity=capacity, escalation=queue)
 
 
 def confirmation_text(booking: MediationBooking, committee: Committee) -> str:

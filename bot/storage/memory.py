@@ -51,7 +51,9 @@ class InMemoryCaseStore:
                 self._queue(with_reference(escalation, ref))
             return stored
 
-    def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
+    def add_booking(
+        self, booking: MediationBooking, capacity: int, escalation: Escalation | None = None
+    ) -> MediationBooking:
         with self._lock:
             key = (booking.committee_id, booking.slot_start)
             if self._usage[key] >= capacity:
@@ -60,6 +62,8 @@ class InMemoryCaseStore:
             ref, now = self._next(BOOKING_PREFIX)
             stored = dataclasses.replace(booking, reference=ref, created_at=now)
             self._records[ref] = stored
+            if escalation is not None:
+                self._queue(with_reference(escalation, ref))
             return stored
 
     def slot_usage(self, committee_id: str, starts: list[datetime]) -> dict[datetime, int]:

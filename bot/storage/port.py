@@ -39,8 +39,13 @@ class CaseStore(Protocol):
         with the reference added to its context: both are stored, or neither.
         """
 
-    def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
+    def add_booking(
+        self, booking: MediationBooking, capacity: int, escalation: Escalation | None = None
+    ) -> MediationBooking:
         """Reserve the booking's slot (never beyond ``capacity``) and store the booking.
+
+        ``escalation``, which queues the booking for its committee, is stored in the same transaction
+        with the reference added to its context: both are stored, or neither.
 
         Raises:
             SlotUnavailableError: the slot is full.

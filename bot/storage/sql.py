@@ -188,7 +188,9 @@ class SqlCaseStore:
                 self._insert_escalation(conn, with_reference(escalation, ref), now)
         return LegalAidApplication(**values, reference=ref, status=application.status, created_at=now)
 
-    def add_booking(self, booking: MediationBooking, capacity: int) -> MediationBooking:
+    def add_booking(
+        self, booking: MediationBooking, capacity: int, escalation: Escalation | None = None
+    ) -> MediationBooking:
         now = self._clock()
         with self._engine.begin() as conn:
             try:
@@ -230,6 +232,8 @@ class SqlCaseStore:
                     reference=ref, status=booking.status.value, created_at=now, updated_at=now, **values
                 )
             )
+            if escalation is not None:
+                self._insert_escalation(conn, with_reference(escalation, ref), now)
         return MediationBooking(**values, reference=ref, status=booking.status, created_at=now)
 
     def slot_usage(self, committee_id: str, starts: list[datetime]) -> dict[datetime, int]:

@@ -197,6 +197,40 @@ def test_status_check(fake_services):
     assert messages[0]["response"] == "utter_ask_reference"
 
 
+def submitted_reference(sender_id: str = "web:test", phone: str = "13812345678") -> str:
+    slots = {**LA_SLOTS, "la_phone": phone}
+    _, messages = run_action(ActionSubmitLegalAid(), make_tracker("对", "affirm", slots, sender_id=sender_id))
+    return messages[0]["text"].split("受理编号：")[1].split("\n")[0]
+
+
+def test_a_status_is_not_told_to_another_conversation_that_types_the_reference(fake_services):
+    reference = submitted_reference("web:citizen")
+    _, messages = run_action(ActionCheckStatus(), make_tracker(reference, "check_status", sender_id="web:stranger"))
+    assert "已受理" not in messages[0]["text"]
+    assert "隐私" in messages[0]["text"] and "后四位" in messages[0]["text"] and reference in messages[0]["text"]
+    _, messages = run_action(ActionCheckStatus(), make_tracker(reference, "check_status", sender_id="web:citizen"))
+    assert "已受理" in messages[0]["text"]
+
+
+def test_a_status_is_told_elsewhere_with_the_last_four_digits_of_the_phone(fake_services):
+    reference = submitted_reference("web:citizen")
+    for text, told in (
+        (f"{reference} 5678", True),
+        (f"查询进度 {reference.lower()} 13812345678", True),
+        (f"{reference} 1234", False),
+        (f"{reference} 35678", False),
+    ):
+        _, messages = run_action(ActionCheckStatus(), make_tracker(text, "check_status", sender_id="tg:42"))
+        assert ("已受理" in messages[0]["text"]) is told, text
+
+
+def test_the_references_own_digits_are_not_the_phones_last_four(fake_services):
+    reference = submitted_reference("web:citizen", phone="13800000001")  # the day's first: ...-0001
+    assert reference.endswith("0001")
+    _, messages = run_action(ActionCheckStatus(), make_tracker(reference, "check_status", sender_id="tg:42"))
+    assert "已受理" not in messages[0]["text"]
+
+
 def test_emergency_gives_hotlines_and_top_priority(fake_services):
     events, messages = run_action(
         ActionHandleEmergency(),

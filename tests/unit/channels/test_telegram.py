@@ -32,6 +32,7 @@ from bot.channels.telegram import (
     local_phone,
     serve_webhook,
     split_text,
+    webhook_app,
 )
 from bot.rasa_client import BotMessage, Button
 from bot.services.gateway import TRY_LATER
@@ -342,6 +343,30 @@ async def test_webhook_refuses_a_wrong_secret_and_handles_the_right_one(api, gat
         "allowed_updates": ["message", "callback_query"],
     }
     assert api.calls("setMyCommands")[0].params["commands"] == [c.to_dict() for c in COMMANDS]
+
+
+async def test_the_webhook_acknowledges_an_update_only_once_it_is_handled(api, gateway):
+    # Telegram drops an update it was told arrived: acknowledged first, a worker dying mid-handling loses it.
+    gateway.hold["欠薪怎么办"] = release = asyncio.Event()
+    application = build_application(settings_for(api, telegram_webhook_url="https://bot.example.org/hook"), gateway)
+    hook = webhook_app(application, "s3cret", "/hook")
+    async with application:
+        await application.start()
+        try:
+            transport = httpx.ASGITransport(app=hook)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tg", timeout=10) as client:
+                update = {"update_id": 9, **api.text(7, "欠薪怎么办")}
+                posting = asyncio.create_task(client.post("/hook", json=update, headers={SECRET_HEADER: "s3cret"}))
+                await api.wait_for(lambda: ("tg:7", "欠薪怎么办") in gateway.seen, what="the update being handled")
+                await asyncio.sleep(0.1)
+                assert not posting.done()  # no acknowledgement while the citizen has no answer yet
+                release.set()
+                response = await asyncio.wait_for(posting, 10)
+                assert response.status_code == 200
+                assert api.messages() == [{"chat_id": 7, "text": "收到：欠薪怎么办"}]  # answered before the 200
+        finally:
+            release.set()
+            await asyncio.wait_for(application.stop(), 10)
 
 
 # ---- outbound ------------------------------------------------------------------------------

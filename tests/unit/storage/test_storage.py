@@ -18,6 +18,7 @@ from bot.domain import (
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError, StorageUnavailableError
+from bot.services import mediation
 from bot.storage.memory import InMemoryCaseStore
 from bot.storage.sql import SqlCaseStore, make_engine, upgrade
 from tests.conftest import postgres_schema
@@ -134,6 +135,29 @@ def test_an_application_and_its_place_in_the_staff_queue_are_stored_together(sto
     monkeypatch.undo()
     again = store.add_application(application("web:b"), escalation=queue)
     assert again.reference.endswith("-0002") and store.find(again.reference).sender_id == "web:b"
+    assert [e.context["reference"] for e in store.escalations()] == [stored.reference, again.reference]
+
+
+def test_a_booking_and_its_place_in_the_committees_queue_are_stored_together(store, directory, monkeypatch):
+    committee = f"town-{uuid.uuid4().hex[:6]}"
+    stored = mediation.book(store, directory, booking(committee))
+    assert [e.context for e in store.escalations()] == [{"kind": "mediation", "reference": stored.reference}]
+    if isinstance(store, InMemoryCaseStore):
+        return  # one lock: nothing can fail half-way
+
+    def queue_write_fails(*_):
+        raise RuntimeError("queue write failed")
+
+    # the queue entry cannot be written (a crash between the two writes): no booking is kept, and
+    # its slot is not taken, so the citizen's retry books exactly once and is queued
+    monkeypatch.setattr(SqlCaseStore, "_insert_escalation", staticmethod(queue_write_fails))
+    with pytest.raises(RuntimeError):
+        mediation.book(store, directory, booking(committee))
+    monkeypatch.undo()
+    assert store.slot_usage(committee, [SLOT])[SLOT] == 1
+    assert store.find(stored.reference[:-4] + "0002") is None
+    again = mediation.book(store, directory, booking(committee))
+    assert again.reference.endswith("-0002") and store.slot_usage(committee, [SLOT])[SLOT] == 2
     assert [e.context["reference"] for e in store.escalations()] == [stored.reference, again.reference]
 
 
