@@ -178,9 +178,9 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return page("account.html", session=session, PERMISSIONS=PERMISSIONS)
 
     # ---- escalations ----------------------------------------------------------------------
-    def queue(status: str, channel: str, topic: str, town: str, assignee: str) -> list[dict]:
-        now = dt.datetime.now()
-        rows = [conversation_json(e, now) for e in handoff.store.escalations(status)]
+    def queue(session: Session, status: str, channel: str, topic: str, town: str, assignee: str) -> list[dict]:
+        now, scope = dt.datetime.now(), session.user.committee_scope
+        rows = [conversation_json(e, now) for e in handoff.store.escalations(status) if handoff.visible(e, scope)]
         wanted = {"channel": channel, "topic": topic, "town": town, "assignee": assignee}
         return [r for r in rows if all(not v or (r.get(k) or "") == v for k, v in wanted.items())]
 
@@ -198,7 +198,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return page(
             "escalations.html",
             session=session,
-            rows=queue(status, channel, topic, town, assignee),
+            rows=queue(session, status, channel, topic, town, assignee),
             filters={"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee},
             statuses=STATUSES,
         )
@@ -212,17 +212,18 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         town: str = "",
         assignee: str = "",
     ) -> JSONResponse:
-        session_of(request, "escalations")
+        session = session_of(request, "escalations")
         status = status if status in STATUSES else "waiting"
         return JSONResponse(
-            {"conversations": queue(status, channel, topic, town, assignee)}, headers={"Cache-Control": "no-store"}
+            {"conversations": queue(session, status, channel, topic, town, assignee)},
+            headers={"Cache-Control": "no-store"},
         )
 
     @router.get("/escalations/{escalation_id}")
     async def escalation_page(request: Request, escalation_id: RowId, error: str = "") -> HTMLResponse:
         session = session_of(request, "escalations")
         try:
-            escalation = handoff.get(escalation_id)
+            escalation = handoff.get_for(escalation_id, session.user.committee_scope)
         except NotFoundError:
             raise HTTPException(404, "没有这个会话") from None
         try:
@@ -245,6 +246,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         text = text.strip()[:MAX_MESSAGE_CHARS]
         error = ""
         try:
+            handoff.get_for(escalation_id, session.user.committee_scope)  # a mediator: only their committees'
             if action == "claim":
                 await handoff.claim(escalation_id, who)
             elif action == "reply":
