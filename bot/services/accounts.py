@@ -179,6 +179,38 @@ class Accounts:
             rows = conn.execute(select(users).order_by(users.c.id)).mappings().all()
         return [_user(r) for r in rows]
 
+    # ---- changes by an administrator (each ends the user's sessions and is audited) ----------
+    def set_active(self, username: str, active: bool, by: str) -> User:
+        """Enable or disable an account; a disabled user is logged out at once."""
+        if by == username and not active:
+            raise AccountError("不能停用自己的账号")
+        return self._change(username, {"active": active}, by, "user_enable" if active else "user_disable", None)
+
+    def reset_password(self, username: str, password: str, by: str) -> User:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"密码至少{MIN_PASSWORD}位")
+        return self._change(username, {"password_hash": hash_password(password)}, by, "user_password", None)
+
+    def set_role(self, username: str, role: Role, committees: tuple[str, ...], by: str) -> User:
+        """Change the role (and a mediator's committees, which only a mediator has)."""
+        role = Role(role)
+        committees = tuple(committees) if role is Role.MEDIATOR else ()
+        if role is Role.MEDIATOR and not committees:
+            raise AccountError("调解员需要选择所属的调解委员会")
+        if by == username and role is not Role.ADMIN:
+            raise AccountError("不能取消自己的管理员角色")
+        values = {"role": role.value, "committees": ",".join(committees) or None}
+        return self._change(username, values, by, "user_role", " ".join((role.value, *committees)))
+
+    def _change(self, username: str, values: dict, by: str, action: str, detail: str | None) -> User:
+        with self._engine.begin() as conn:
+            done = conn.execute(update(users).where(users.c.username == username).values(**values))
+            if done.rowcount != 1:
+                raise AccountError(f"没有账号 {username}")
+            conn.execute(delete(sessions).where(sessions.c.username == username))
+        self.audit(by, action, username, detail)
+        return self.get(username)
+
     def any_admin(self) -> bool:
         with self._engine.connect() as conn:
             return conn.execute(select(users.c.id).where(users.c.role == Role.ADMIN.value).limit(1)).first() is not None

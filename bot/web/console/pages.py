@@ -39,6 +39,14 @@ SECURITY_HEADERS = {
 REASONS = {"request": "群众要求", "fallback": "答不上来", "emergency": "紧急情况", "intake": "法律援助申请"}
 AUTHORS = {"citizen": "群众", "staff": "工作人员", "system": "系统提示", "note": "内部备注", "bot": "小助手"}
 STATUS_NAMES = {"waiting": "等待接待", "claimed": "接待中", "closed": "已结束"}
+#: What the users page says after a change (``?done=<key>``; the key selects a fixed text).
+USER_DONE = {
+    "created": "已创建账号",
+    "disabled": "已停用账号，该用户已被登出",
+    "enabled": "已启用账号",
+    "password": "已重置密码，该用户已被登出",
+    "role": "已修改角色，该用户已被登出",
+}
 
 
 class NeedLogin(Exception):
@@ -288,19 +296,26 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         except (AttributeError, OSError, KeyError, ValueError):
             return {}
 
-    @router.get("/users")
-    async def users_page(request: Request, error: str = "", created: str = "") -> HTMLResponse:
-        session = session_of(request, "users")
+    def users_page(request: Request, session: Session, status: int = 200, error: str = "") -> HTMLResponse:
         return page(
             "users.html",
+            status=status,
             session=session,
             users=accounts.all(),
             roles=list(Role),
             error=error,
-            created=created,
+            done=USER_DONE.get(request.query_params.get("done", "")),  # a fixed message, never the query's text
             audit=accounts.audit_entries(50),
             committees=committee_names(),
         )
+
+    def chosen_committees(role: str, committees: list[str]) -> tuple[str, ...]:
+        known = committee_names()
+        return tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
+
+    @router.get("/users")
+    async def users(request: Request) -> HTMLResponse:
+        return users_page(request, session_of(request, "users"))
 
     @router.post("/users")
     async def create_user(
@@ -313,16 +328,44 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         committees: list[str] = Form([]),  # noqa: B008 - FastAPI's form-field declaration
     ) -> Response:
         session = checked(request, csrf, "users")
-        known = committee_names()
-        chosen = tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
+        chosen = chosen_committees(role, committees)
         try:
             if role == Role.MEDIATOR.value and not chosen:
                 raise AccountError("调解员需要选择所属的调解委员会")
             accounts.create(username, password, Role(role), display_name, by=session.user.username, committees=chosen)
         except (AccountError, ValueError) as exc:
             message = str(exc) if isinstance(exc, AccountError) else "角色不正确"
-            return RedirectResponse(f"/console/users?error={quote(message)}", status_code=303)
-        return RedirectResponse(f"/console/users?created={quote(username.strip())}", status_code=303)
+            return users_page(request, session, status=400, error=message)
+        return RedirectResponse("/console/users?done=created", status_code=303)
+
+    @router.post("/users/{username}/{change}")
+    async def change_user(
+        request: Request,
+        username: str,
+        change: str,
+        csrf: str = Form(""),
+        role: str = Form(""),
+        password: str = Form(""),
+        committees: list[str] = Form([]),  # noqa: B008 - FastAPI's form-field declaration
+    ) -> Response:
+        """Disable, enable, reset the password, change the role: each logs the user out and is audited."""
+        if change not in USER_DONE or change == "created":
+            raise HTTPException(404, "not found")
+        session = checked(request, csrf, "users")
+        by = session.user.username
+        if accounts.get(username) is None:
+            raise HTTPException(404, "没有这个账号")
+        try:
+            if change in ("disabled", "enabled"):
+                accounts.set_active(username, change == "enabled", by)
+            elif change == "password":
+                accounts.reset_password(username, password, by)
+            else:
+                accounts.set_role(username, Role(role), chosen_committees(role, committees), by)
+        except (AccountError, ValueError) as exc:
+            message = str(exc) if isinstance(exc, AccountError) else "角色不正确"
+            return users_page(request, session, status=400, error=message)
+        return RedirectResponse(f"/console/users?done={change}", status_code=303)
 
     return router
 

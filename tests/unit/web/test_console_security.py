@@ -116,3 +116,84 @@ def test_staff_still_see_every_escalation(client, queue):
     login(client, "wang")
     listed = {c["id"] for c in client.get("/console/escalations.json").json()["conversations"]}
     assert listed == set(queue.values())
+
+
+# ---- 2. account management: each change logs the user out and is audited ---------------------------
+@pytest.fixture
+def admin_and_wang(accounts):
+    """The admin's client (and CSRF token), and wang's client, logged in."""
+    admin, wang = make_client(accounts), make_client(accounts)
+    csrf = login(admin, "admin")
+    login(wang, "wang")
+    assert wang.get("/console/escalations").status_code == 200
+    return admin, csrf, wang
+
+
+def logged_out(client) -> bool:
+    response = client.get("/console/escalations")
+    return response.status_code == 303 and response.headers["location"].startswith("/console/login")
+
+
+def last_audit(accounts, action: str):
+    return next(e for e in accounts.audit_entries() if e.action == action)
+
+
+def test_admin_disables_and_enables_an_account(admin_and_wang, accounts):
+    admin, csrf, wang = admin_and_wang
+    response = admin.post("/console/users/wang/disabled", data={"csrf": csrf})
+    assert response.status_code == 303 and response.headers["location"] == "/console/users?done=disabled"
+    assert logged_out(wang) and not accounts.get("wang").active
+    assert accounts.login("wang", PASSWORD) is None
+    entry = last_audit(accounts, "user_disable")
+    assert (entry.username, entry.target) == ("admin", "wang")
+    assert "已停用账号" in admin.get(response.headers["location"]).text
+    assert admin.post("/console/users/wang/enabled", data={"csrf": csrf}).status_code == 303
+    assert accounts.get("wang").active and accounts.login("wang", PASSWORD) is not None
+    assert last_audit(accounts, "user_enable").target == "wang"
+    refused = admin.post("/console/users/wang/disabled", data={"csrf": "forged"})
+    assert refused.status_code == 400 and accounts.get("wang").active
+    assert admin.post("/console/users/admin/disabled", data={"csrf": csrf}).status_code == 400  # not oneself
+
+
+def test_admin_resets_a_password(admin_and_wang, accounts):
+    admin, csrf, wang = admin_and_wang
+    new = "another-horse-43"
+    assert admin.post("/console/users/wang/password", data={"csrf": csrf, "password": "short"}).status_code == 400
+    assert not logged_out(wang)
+    assert admin.post("/console/users/wang/password", data={"csrf": csrf, "password": new}).status_code == 303
+    assert logged_out(wang)
+    assert accounts.login("wang", PASSWORD) is None and accounts.login("wang", new) is not None
+    assert last_audit(accounts, "user_password").target == "wang"
+
+
+def test_admin_changes_a_role_and_committees(admin_and_wang, accounts):
+    admin, csrf, wang = admin_and_wang
+    form = {"csrf": csrf, "role": "mediator", "committees": [COMMITTEE_A]}
+    assert admin.post("/console/users/wang/role", data=form).status_code == 303
+    assert logged_out(wang)
+    user = accounts.get("wang")
+    assert user.role is Role.MEDIATOR and user.committees == (COMMITTEE_A,)
+    entry = last_audit(accounts, "user_role")
+    assert (entry.target, entry.detail) == ("wang", f"mediator {COMMITTEE_A}")
+    no_committee = admin.post("/console/users/wang/role", data={"csrf": csrf, "role": "mediator"})
+    assert no_committee.status_code == 400 and accounts.get("wang").committees == (COMMITTEE_A,)
+    assert admin.post("/console/users/wang/role", data={"csrf": csrf, "role": "staff"}).status_code == 303
+    assert accounts.get("wang").role is Role.STAFF and accounts.get("wang").committees == ()
+    assert admin.post("/console/users/nobody/role", data={"csrf": csrf, "role": "staff"}).status_code == 404
+
+
+def test_the_cli_manages_accounts_too(admin_and_wang, accounts, monkeypatch, capsys):
+    from bot.entrypoints.cli import main
+
+    _, _, wang = admin_and_wang
+    monkeypatch.setenv("LEGAL_TRIAGE_DATABASE_URL", str(accounts._engine.url))
+    assert main(["users", "disable", "wang"]) == 0
+    assert logged_out(wang) and not accounts.get("wang").active
+    assert last_audit(accounts, "user_disable").username == "cli"
+    assert main(["users", "enable", "wang"]) == 0 and accounts.get("wang").active
+    assert main(["users", "role", "wang", "mediator", "--committee", COMMITTEE_B]) == 0
+    assert accounts.get("wang").committees == (COMMITTEE_B,)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("another-horse-43\n"))
+    assert main(["users", "password", "wang", "--password-stdin"]) == 0
+    assert accounts.login("wang", "another-horse-43") is not None
+    assert main(["users", "disable", "nobody"]) == 1 and "ERROR" in capsys.readouterr().out
