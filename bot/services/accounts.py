@@ -54,10 +54,15 @@ MIN_PASSWORD = 10
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)
 #: Password guessing: after ``MAX_FAILURES`` failed logins of one username within ``FAILURE_WINDOW``,
-#: that username cannot log in until the window has passed (counted from the audit log, so it
-#: holds across restarts and instances).
+#: that username cannot log in until the window has passed; after ``MAX_IP_FAILURES`` from one
+#: address (whatever the usernames), that address cannot; after ``MAX_GLOBAL_FAILURES`` failures
+#: over all usernames and addresses within a minute, nobody can for that minute. Counted from the
+#: audit log, so it holds across restarts and instances.
 MAX_FAILURES = 5
+MAX_IP_FAILURES = 20
+MAX_GLOBAL_FAILURES = 60
 FAILURE_WINDOW = dt.timedelta(minutes=15)
+GLOBAL_WINDOW = dt.timedelta(minutes=1)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -66,7 +71,7 @@ class AccountError(LegalTriageError):
 
 
 class LoginThrottled(AccountError):
-    default_message = "too many failed logins for this username; try again later"
+    default_message = "too many failed logins (this username, this address, or over all); try again later"
 
 
 def hash_password(password: str) -> str:
@@ -216,29 +221,34 @@ class Accounts:
             return conn.execute(select(users.c.id).where(users.c.role == Role.ADMIN.value).limit(1)).first() is not None
 
     # ---- sessions -------------------------------------------------------------------------
-    def login(self, username: str, password: str) -> tuple[str, Session] | None:
+    def login(self, username: str, password: str, ip: str = "") -> tuple[str, Session] | None:
         """A new session token for valid credentials, else None (the same for unknown users).
 
+        Blocking (scrypt, the database): web routes call it from a worker thread.
+
         Raises:
-            LoginThrottled: too many recent failures for this username (the password is not checked).
+            LoginThrottled: too many recent failures for this username, from this address ``ip``, or
+                over all (the password is not checked).
         """
-        name = username.strip()[:64] or "?"
+        name, now = username.strip()[:64] or "?", self._clock()
+        source = f"ip:{ip[:60]}" if ip else None
+        failed = select(func.count()).select_from(audit_log).where(audit_log.c.action == "login_failed")
         with self._engine.connect() as conn:
-            failures = conn.execute(
-                select(func.count())
-                .select_from(audit_log)
-                .where(
-                    audit_log.c.username == name,
-                    audit_log.c.action == "login_failed",
-                    audit_log.c.at > self._clock() - FAILURE_WINDOW,
-                )
-            ).scalar_one()
-            if failures >= MAX_FAILURES:
+
+            def count(*where) -> int:
+                return conn.execute(failed.where(*where)).scalar_one()
+
+            recent = audit_log.c.at > now - FAILURE_WINDOW
+            if (
+                count(recent, audit_log.c.username == name) >= MAX_FAILURES
+                or (source and count(recent, audit_log.c.target == source) >= MAX_IP_FAILURES)
+                or count(audit_log.c.at > now - GLOBAL_WINDOW) >= MAX_GLOBAL_FAILURES
+            ):
                 raise LoginThrottled()
             row = conn.execute(select(users).where(users.c.username == username.strip())).mappings().first()
         stored = row["password_hash"] if row else hash_password(secrets.token_hex(8))  # same work either way
         if not row or not row["active"] or not verify_password(password, stored):
-            self.audit(name, "login_failed", None, None)
+            self.audit(name, "login_failed", source, None)
             return None
         token, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), self._clock()
         with self._engine.begin() as conn:

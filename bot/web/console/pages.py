@@ -10,6 +10,7 @@ import datetime as dt
 import hmac
 import importlib
 import importlib.util
+import secrets
 from importlib import resources
 from urllib.parse import quote
 
@@ -25,6 +26,8 @@ from bot.services.outbound import CHANNELS
 from bot.web.staff import STATUSES, RowId, conversation_json
 
 COOKIE = "lt_console"
+#: The login form's pre-session CSRF token (double submit: the form's hidden field must equal it).
+LOGIN_COOKIE = "lt_login"
 #: Console areas beyond the escalations (modules in this package, each with ``router(console)``).
 AREAS: tuple[str, ...] = tuple(
     name for name in ("cases", "faq_admin", "stats") if importlib.util.find_spec(f"bot.web.console.{name}") is not None
@@ -137,32 +140,45 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         )
 
     # ---- login ----------------------------------------------------------------------------
+    def login_form(request: Request, next: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+        """The login page with a fresh pre-session CSRF token, in the form and in a cookie (double submit)."""
+        token = secrets.token_urlsafe(24)
+        response = page("login.html", status=status, next=next, error=error, login_csrf=token)
+        response.set_cookie(
+            LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/console/login"
+        )
+        return response
+
+    def secure(request: Request) -> bool:
+        return secure_cookie or request.url.scheme == "https"
+
     @router.get("/login")
     async def login_page(request: Request, next: str = "") -> HTMLResponse:
-        return page("login.html", next=next if next.startswith("/console/") else "", error=None)
+        return login_form(request, next if next.startswith("/console/") else "")
 
     @router.post("/login")
-    async def login(
-        request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")
+    def login(  # a plain def: FastAPI runs it in a worker thread, so scrypt never blocks the event loop
+        request: Request,
+        username: str = Form(""),
+        password: str = Form(""),
+        next: str = Form(""),
+        csrf: str = Form(""),
     ) -> Response:
+        next = next if next.startswith("/console/") and "//" not in next else ""
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not csrf or not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+            return login_form(request, next, "页面已过期，请重新输入用户名和密码。", 400)
         try:
-            found = accounts.login(username, password)
+            found = accounts.login(username, password, ip=request.client.host if request.client else "")
         except LoginThrottled:
-            return page("login.html", status=429, next=next, error="登录失败次数太多，请15分钟后再试。")
+            return login_form(request, next, "登录失败次数太多，请15分钟后再试。", 429)
         if found is None:
-            return page("login.html", status=401, next=next, error="用户名或密码不对")
+            return login_form(request, next, "用户名或密码不对", 401)
         token, session = found
-        target = next if next.startswith("/console/") and "//" not in next else home_for(session)
-        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
-        # Secure when configured, and always when the request came over HTTPS (directly or via the proxy).
-        response.set_cookie(
-            COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookie or request.url.scheme == "https",
-            path="/console",
-        )
+        response = RedirectResponse(next or home_for(session), status_code=303, headers=SECURITY_HEADERS)
+        # Secure unless turned off for plain-HTTP development, and always when the request came over HTTPS.
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/console")
+        response.delete_cookie(LOGIN_COOKIE, path="/console/login")
         return response
 
     @router.post("/logout")

@@ -6,21 +6,25 @@ Each test reproduces a finding against the real app (TestClient) over a real SQL
 from __future__ import annotations
 
 import datetime as dt
+import re
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.domain import LegalAidApplication, MediationBooking
 from bot.knowledge.directory import ServiceDirectory
+from bot.services import accounts as accounts_module
 from bot.services import intake, mediation
-from bot.services.accounts import Role
+from bot.services.accounts import FAILURE_WINDOW, GLOBAL_WINDOW, MAX_IP_FAILURES, Role
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, RecordingSender, WebOutbox
 from bot.settings import Settings
 from bot.storage.sql import SqlCaseStore
 from bot.web.app import create_app
+from bot.web.console.pages import COOKIE, LOGIN_COOKIE
 from tests.fakes.rasa import FakeRasa
-from tests.support.console import PASSWORD, login
+from tests.support.console import PASSWORD, login, post_login
 
 COMMITTEE_A, COMMITTEE_B = "town-430321100", "town-430321101"
 
@@ -197,3 +201,64 @@ def test_the_cli_manages_accounts_too(admin_and_wang, accounts, monkeypatch, cap
     assert main(["users", "password", "wang", "--password-stdin"]) == 0
     assert accounts.login("wang", "another-horse-43") is not None
     assert main(["users", "disable", "nobody"]) == 1 and "ERROR" in capsys.readouterr().out
+
+
+# ---- 3. login: CSRF, throttled per address and over all, off the event loop -----------------------------
+def test_the_login_form_needs_its_own_csrf_token(client):
+    forged = client.post("/console/login", data={"username": "wang", "password": PASSWORD})  # a cross-site form
+    assert forged.status_code == 400 and COOKIE not in forged.headers.get("set-cookie", "")
+    page = client.get("/console/login")
+    assert LOGIN_COOKIE in page.headers["set-cookie"] and "HttpOnly" in page.headers["set-cookie"]
+    attackers = re.search(r'name="csrf" value="([^"]+)"', from_address(client, "x").get("/console/login").text)
+    form = {"username": "wang", "password": PASSWORD, "csrf": attackers.group(1)}
+    mismatched = client.post("/console/login", data=form)  # a token, but not the one of this browser's cookie
+    assert mismatched.status_code == 400 and COOKIE not in mismatched.headers.get("set-cookie", "")
+    assert post_login(client, "wang").status_code == 303
+
+
+def from_address(client, ip: str) -> TestClient:
+    return TestClient(client.app, raise_server_exceptions=False, follow_redirects=False, client=(ip, 40000))
+
+
+def test_login_is_throttled_per_address(client, accounts):
+    attacker = from_address(client, "198.51.100.7")
+    for i in range(MAX_IP_FAILURES):  # one guess per username: no username reaches its own limit
+        assert post_login(attacker, f"user{i}", "guess").status_code == 401
+    assert post_login(attacker, "wang").status_code == 429  # even a right password, from that address
+    assert post_login(from_address(client, "203.0.113.9"), "wang").status_code == 303
+    accounts.clock.now += FAILURE_WINDOW + dt.timedelta(seconds=1)
+    assert post_login(attacker, "wang").status_code == 303
+
+
+def test_login_is_throttled_over_all_usernames_and_addresses(client, accounts, monkeypatch):
+    monkeypatch.setattr(accounts_module, "MAX_GLOBAL_FAILURES", 8)
+    for i in range(8):  # a spread-out attack: a new address and username each time
+        assert post_login(from_address(client, f"192.0.2.{i + 1}"), f"user{i}", "guess").status_code == 401
+    assert post_login(from_address(client, "203.0.113.9"), "wang").status_code == 429
+    accounts.clock.now += GLOBAL_WINDOW + dt.timedelta(seconds=1)
+    assert post_login(from_address(client, "203.0.113.9"), "wang").status_code == 303
+
+
+def test_a_login_does_not_block_other_requests(accounts, monkeypatch):
+    entered, release = threading.Event(), threading.Event()
+    real = accounts.login
+
+    def slow_login(*args, **kwargs):  # a login that takes as long as we like (scrypt on a busy machine)
+        entered.set()
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "login", slow_login)
+    with make_client(accounts) as client:  # one event loop for every request, as under uvicorn
+        first = threading.Thread(target=post_login, args=(client, "wang"))
+        first.start()
+        assert entered.wait(10)
+        other: list[int] = []
+        second = threading.Thread(target=lambda: other.append(client.get("/console/login").status_code))
+        second.start()
+        second.join(5)
+        served_meanwhile = other == [200]
+        release.set()
+        first.join(20)
+        second.join(20)
+    assert served_meanwhile, "the login blocked the event loop"
