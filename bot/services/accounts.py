@@ -140,6 +140,10 @@ class Accounts:
         self._engine = engine
         self._clock = clock
 
+    def now(self) -> dt.datetime:
+        """The accounts' clock (sessions, throttling, token expiry)."""
+        return self._clock()
+
     # ---- users ----------------------------------------------------------------------------
     def create(
         self,

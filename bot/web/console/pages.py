@@ -250,6 +250,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
             escalation = handoff.get_for(escalation_id, session.user.committee_scope)
         except NotFoundError:
             raise HTTPException(404, "没有这个会话") from None
+        accounts.audit(session.user.username, "view", f"escalation:{escalation_id}", None)  # personal data seen
         try:
             bot = await rasa.transcript(escalation.sender_id)
         except RasaUnavailable:

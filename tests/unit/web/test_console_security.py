@@ -262,3 +262,58 @@ def test_a_login_does_not_block_other_requests(accounts, monkeypatch):
         first.join(20)
         second.join(20)
     assert served_meanwhile, "the login blocked the event loop"
+
+
+# ---- 4. personal data seen is audited; API tokens act as an account, with its role, until they expire -------
+def audited(accounts, action: str, target: str, username: str) -> bool:
+    return any((e.action, e.target, e.username) == (action, target, username) for e in accounts.audit_entries())
+
+
+def test_viewing_personal_data_is_audited(client, queue, accounts):
+    login(client, "wang")
+    assert client.get(f"/console/escalations/{queue['legal_aid']}").status_code == 200
+    assert audited(accounts, "view", f"escalation:{queue['legal_aid']}", "wang")
+    reference = client.store.get_escalation(queue["legal_aid"]).context["reference"]
+    assert client.get(f"/console/applications/{reference}").status_code == 200
+    assert audited(accounts, "view", f"application:{reference}", "wang")
+    assert client.get(f"/console/applications/{reference}/print").status_code == 200
+    assert audited(accounts, "print", f"application:{reference}", "wang")
+    assert client.get("/console/applications.csv").status_code == 200
+    assert audited(accounts, "export", "applications.csv", "wang")
+
+
+TOKENS = "wang:tok-wang-1:2026-12-31,med_a:tok-med-a:2026-12-31,ghost:tok-ghost:2026-12-31,old:tok-old"
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_api_tokens_act_as_their_account_and_every_call_is_audited(queue, accounts):
+    api = make_client(accounts, Settings(staff_tokens=TOKENS))
+    listed = api.get("/api/staff/conversations", headers=bearer("tok-wang-1"))
+    assert {c["id"] for c in listed.json()["conversations"]} == set(queue.values())
+    assert audited(accounts, "api_list", "conversations:waiting", "wang")
+    assert api.get(f"/api/staff/conversations/{queue['b']}", headers=bearer("tok-wang-1")).status_code == 200
+    assert audited(accounts, "api_view", f"escalation:{queue['b']}", "wang")
+    # a mediator's token: that mediator's committees only
+    mine = api.get("/api/staff/conversations", headers=bearer("tok-med-a")).json()["conversations"]
+    assert [c["id"] for c in mine] == [queue["a"]]
+    for other in (queue["legal_aid"], queue["b"]):
+        assert api.get(f"/api/staff/conversations/{other}", headers=bearer("tok-med-a")).status_code == 404
+        assert api.post(f"/api/staff/conversations/{other}/claim", headers=bearer("tok-med-a")).status_code == 404
+        reply = api.post(f"/api/staff/conversations/{other}/reply", headers=bearer("tok-med-a"), json={"text": "您好"})
+        assert reply.status_code == 404 and api.store.messages(other) == []
+        assert api.post(f"/api/staff/conversations/{other}/close", headers=bearer("tok-med-a")).status_code == 404
+        assert api.store.get_escalation(other).status == "waiting"
+    claimed = api.post(f"/api/staff/conversations/{queue['a']}/claim", headers=bearer("tok-med-a"))
+    assert claimed.status_code == 200 and claimed.json()["conversation"]["assignee"] == "med_a"
+    assert audited(accounts, "api_claim", f"escalation:{queue['a']}", "med_a")
+    # no account, no expiry date, a disabled account, an expired token
+    assert api.get("/api/staff/conversations", headers=bearer("tok-ghost")).status_code == 403
+    assert api.get("/api/staff/conversations", headers=bearer("tok-old")).status_code == 401
+    accounts.set_active("wang", False, by="admin")
+    assert api.get("/api/staff/conversations", headers=bearer("tok-wang-1")).status_code == 403
+    accounts.clock.now = dt.datetime(2027, 1, 1, 0, 0)
+    expired = api.get("/api/staff/conversations", headers=bearer("tok-med-a"))
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]
