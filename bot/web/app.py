@@ -80,6 +80,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        for start in console.on_start:
+            await asyncio.to_thread(start)
         watcher = asyncio.create_task(watch_overdue())
         yield
         watcher.cancel()
@@ -87,7 +89,7 @@ def create_app(
     app = FastAPI(title="legal-triage", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     page = resources.files("bot.web").joinpath("static/chat.html").read_text(encoding="utf-8")
     app.include_router(staff_router(handoff, rasa, parse_tokens(settings.staff_tokens), accounts))
-    install_console(app, handoff, rasa, accounts, settings.console_secure_cookie, settings, embedder_factory)
+    console = install_console(app, handoff, rasa, accounts, settings.console_secure_cookie, settings, embedder_factory)
     if settings.wechat_token:
         from bot.channels.wechat import wechat_router
 

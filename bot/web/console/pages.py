@@ -11,10 +11,11 @@ import hmac
 import importlib
 import importlib.util
 import secrets
+from collections.abc import Callable
 from importlib import resources
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -42,6 +43,20 @@ SECURITY_HEADERS = {
 REASONS = {"request": "群众要求", "fallback": "答不上来", "emergency": "紧急情况", "intake": "法律援助申请"}
 AUTHORS = {"citizen": "群众", "staff": "工作人员", "system": "系统提示", "note": "内部备注", "bot": "小助手"}
 STATUS_NAMES = {"waiting": "等待接待", "claimed": "接待中", "closed": "已结束"}
+#: The closed view of the queue is paged (newest first); the store is read in batches while filtering.
+CLOSED_PAGE = 50
+CLOSED_BATCH = 200
+MAX_PAGE = 10000
+#: What a conversation page says after a staff action failed (``?error=<key>``).
+ACTION_ERRORS = {
+    "blank_reply": "回复内容不能为空",
+    "blank_note": "备注内容不能为空",
+    "taken": "这个会话已被别人接待",
+    "claim_first": "请先接待（领取）这个会话再回复",
+    "not_yours": "这个会话正由别人接待",
+    "conflict": "这个会话的状态已经变了，请刷新后再试",
+    "unavailable": "操作没有完成（机器人服务暂时不可用），请稍后再试",
+}
 #: What the users page says after a change (``?done=<key>``; the key selects a fixed text).
 USER_DONE = {
     "created": "已创建账号",
@@ -87,6 +102,8 @@ class Console:
         self.settings = settings
         self.engine = getattr(handoff.store, "_engine", None)  # the SQL store's engine (None with the memory twin)
         self.templates = _env()
+        #: Run once when the app starts serving (e.g. the FAQ area's recovery of interrupted publishing).
+        self.on_start: list[Callable[[], None]] = []
 
     def page(self, name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(
@@ -111,7 +128,7 @@ class Console:
         return session
 
 
-def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
+def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
     router = APIRouter(prefix="/console")
     handoff, rasa, accounts = console.handoff, console.rasa, console.accounts
     page, session_of, checked = console.page, console.session_of, console.checked
@@ -202,11 +219,30 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return page("account.html", session=session, PERMISSIONS=PERMISSIONS)
 
     # ---- escalations ----------------------------------------------------------------------
-    def queue(session: Session, status: str, channel: str, topic: str, town: str, assignee: str) -> list[dict]:
+    def queue(session: Session, status: str, filters: dict[str, str], page_number: int = 0) -> tuple[list[dict], bool]:
+        """The rows this user may see that match the filters, and whether there are more. Waiting and
+        claimed: all of them; closed: one page of ``CLOSED_PAGE``, newest first, read in batches."""
         now, scope = dt.datetime.now(), session.user.committee_scope
-        rows = [conversation_json(e, now) for e in handoff.store.escalations(status) if handoff.visible(e, scope)]
-        wanted = {"channel": channel, "topic": topic, "town": town, "assignee": assignee}
-        return [r for r in rows if all(not v or (r.get(k) or "") == v for k, v in wanted.items())]
+        wanted = {k: v for k, v in filters.items() if k != "status" and v}
+
+        def matching(batch: list) -> list[dict]:
+            rows = [conversation_json(e, now) for e in batch if handoff.visible(e, scope)]
+            return [r for r in rows if all((r.get(k) or "") == v for k, v in wanted.items())]
+
+        if status != "closed":
+            return matching(handoff.store.escalations(status)), False
+        start, found, offset = page_number * CLOSED_PAGE, [], 0
+        while len(found) <= start + CLOSED_PAGE:
+            batch = handoff.store.escalations("closed", limit=CLOSED_BATCH, offset=offset)
+            found += matching(batch)
+            if len(batch) < CLOSED_BATCH:
+                break
+            offset += CLOSED_BATCH
+        return found[start : start + CLOSED_PAGE], len(found) > start + CLOSED_PAGE
+
+    def queue_filters(status: str, channel: str, topic: str, town: str, assignee: str) -> dict[str, str]:
+        status = status if status in STATUSES else "waiting"
+        return {"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee}
 
     @router.get("/escalations")
     async def escalations_page(
@@ -216,14 +252,18 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         topic: str = "",
         town: str = "",
         assignee: str = "",
+        page_number: int = Query(0, alias="page", ge=0, le=MAX_PAGE),
     ) -> HTMLResponse:
         session = session_of(request, "escalations")
-        status = status if status in STATUSES else "waiting"
+        filters = queue_filters(status, channel, topic, town, assignee)
+        rows, more = queue(session, filters["status"], filters, page_number)
         return page(
             "escalations.html",
             session=session,
-            rows=queue(session, status, channel, topic, town, assignee),
-            filters={"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee},
+            rows=rows,
+            more=more,
+            page_number=page_number,
+            filters=filters,
             statuses=STATUSES,
         )
 
@@ -235,13 +275,12 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         topic: str = "",
         town: str = "",
         assignee: str = "",
+        page_number: int = Query(0, alias="page", ge=0, le=MAX_PAGE),
     ) -> JSONResponse:
         session = session_of(request, "escalations")
-        status = status if status in STATUSES else "waiting"
-        return JSONResponse(
-            {"conversations": queue(session, status, channel, topic, town, assignee)},
-            headers={"Cache-Control": "no-store"},
-        )
+        filters = queue_filters(status, channel, topic, town, assignee)
+        rows, more = queue(session, filters["status"], filters, page_number)
+        return JSONResponse({"conversations": rows, "more": more}, headers={"Cache-Control": "no-store"})
 
     @router.get("/escalations/{escalation_id}")
     async def escalation_page(request: Request, escalation_id: RowId, error: str = "") -> HTMLResponse:
@@ -262,7 +301,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
             context=escalation.context,
             messages=handoff.transcript(escalation_id),
             bot=bot,
-            error=error,
+            error=ACTION_ERRORS.get(error, ""),  # a fixed text for a known key, never the address's own text
         )
 
     async def act(request: Request, escalation_id: int, csrf: str, action: str, text: str = "") -> Response:
@@ -284,16 +323,12 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         except NotFoundError:
             raise HTTPException(404, "没有这个会话") from None
         except BlankTextError:
-            error = "回复内容不能为空" if action == "reply" else "备注内容不能为空"
-        except ConflictError as exc:
-            error = {
-                "claim": "这个会话已被别人接待",
-                "reply": "请先接待（领取）这个会话再回复",
-                "close": "这个会话正由别人接待",
-            }.get(action, str(exc))
+            error = "blank_reply" if action == "reply" else "blank_note"
+        except ConflictError:
+            error = {"claim": "taken", "reply": "claim_first", "close": "not_yours"}.get(action, "conflict")
         except (RasaUnavailable, LegalTriageError):
-            error = "操作没有完成（机器人服务暂时不可用），请稍后再试"
-        target = f"/console/escalations/{escalation_id}" + (f"?error={quote(error)}" if error else "")
+            error = "unavailable"
+        target = f"/console/escalations/{escalation_id}" + (f"?error={error}" if error else "")
         return RedirectResponse(target, status_code=303)
 
     @router.post("/escalations/{escalation_id}/{action}")

@@ -317,3 +317,71 @@ def test_api_tokens_act_as_their_account_and_every_call_is_audited(queue, accoun
     accounts.clock.now = dt.datetime(2027, 1, 1, 0, 0)
     expired = api.get("/api/staff/conversations", headers=bearer("tok-med-a"))
     assert expired.status_code == 401 and "expired" in expired.json()["error"]
+
+
+# ---- 5. the lows ----------------------------------------------------------------------------------------
+PHISHING = "系统升级，请立即拨打 400-000-0000 并提供验证码"
+
+
+def test_messages_in_the_address_are_never_shown(client, queue):
+    login(client, "wang")
+    page = client.get(f"/console/escalations/{queue['a']}", params={"error": PHISHING})
+    assert page.status_code == 200 and PHISHING not in page.text and 'class="error"' not in page.text
+    assert "已被别人接待" in client.get(f"/console/escalations/{queue['a']}", params={"error": "taken"}).text
+    login(client, "admin")
+    for name in ("done", "created", "error", "msg"):
+        assert PHISHING not in client.get("/console/users", params={name: PHISHING}).text
+    login(client, "pufa")
+    versions = client.get("/console/faq/versions", params={"msg": PHISHING, "done": PHISHING})
+    assert versions.status_code == 200 and PHISHING not in versions.text
+
+
+def test_the_session_cookie_is_secure_by_default(accounts, monkeypatch):
+    monkeypatch.delenv("LEGAL_TRIAGE_CONSOLE_SECURE_COOKIE", raising=False)
+    assert Settings().console_secure_cookie
+    client = make_client(accounts, Settings())
+    assert "Secure" in client.get("/console/login").headers["set-cookie"]  # the login form's token too
+    response = post_login(client, "wang", origin="https://testserver")
+    assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
+    monkeypatch.setenv("LEGAL_TRIAGE_CONSOLE_SECURE_COOKIE", "0")  # plain-HTTP development
+    assert "Secure" not in make_client(accounts, Settings()).get("/console/login").headers["set-cookie"]
+
+
+def test_the_closed_queue_is_paged_newest_first(client):
+    from bot.domain import Escalation
+    from bot.web.console.pages import CLOSED_PAGE
+
+    ids = []
+    for i in range(CLOSED_PAGE * 2 + 7):
+        escalation = client.store.add_escalation(Escalation(sender_id=f"tg:{i}", reason="request", priority=1))
+        client.store.close_escalation(escalation.id, "wang")
+        ids.append(escalation.id)
+    login(client, "wang")
+    first = client.get("/console/escalations.json", params={"status": "closed"}).json()
+    assert [c["id"] for c in first["conversations"]] == ids[::-1][:CLOSED_PAGE] and first["more"]
+    last = client.get("/console/escalations.json", params={"status": "closed", "page": 2}).json()
+    assert [c["id"] for c in last["conversations"]] == ids[::-1][2 * CLOSED_PAGE :] and not last["more"]
+    page = client.get("/console/escalations", params={"status": "closed", "page": 1}).text
+    assert "较早的" in page and "较新的" in page and page.count('href="/console/escalations/') == CLOSED_PAGE
+    assert client.get("/console/escalations.json", params={"status": "closed", "page": -1}).status_code == 400
+
+
+def test_a_draft_left_publishing_is_recovered_at_start_up(accounts):
+    from sqlalchemy import insert, select
+
+    from bot.storage.schema import faq_drafts
+
+    now = dt.datetime(2026, 11, 26, 9, 0)
+    with accounts._engine.begin() as conn:  # the process stopped while publishing this draft
+        draft_id = conn.execute(
+            insert(faq_drafts).values(
+                entry_id="family-001", data="{}", status="publishing", author="pufa", created_at=now, updated_at=now
+            )
+        ).inserted_primary_key[0]
+    client = make_client(accounts)
+    with client:  # the console starts again (its start-up runs)
+        assert client.get("/console/login").status_code == 200
+    with accounts._engine.connect() as conn:
+        status = conn.execute(select(faq_drafts.c.status).where(faq_drafts.c.id == draft_id)).scalar_one()
+    assert status == "review"
+    assert audited(accounts, "faq_publish_recovered", "faq:family-001", "system")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import yaml
@@ -250,12 +250,10 @@ def test_escalation_forms_with_any_values(console, raw_id, action, text):
 
 @settings(FUZZ, max_examples=20)
 @given(error=st.one_of(HTML, FIELD))
-def test_an_error_in_the_address_is_shown_escaped(console, error):
+def test_an_error_in_the_address_is_never_shown(console, error):
     page = console.get(f"/console/escalations/{console.escalation.id}", params={"error": error})
     clear(page, error)
-    assert page.status_code == 200
-    if "<" in error.strip():
-        escaped_in(error, page.text)
+    assert page.status_code == 200 and 'class="error"' not in page.text  # only a known key selects a message
 
 
 # ---- ids typed into forms and addresses -----------------------------------------------------------------
@@ -445,12 +443,11 @@ def test_user_creation_form_with_any_values(console, username, display_name, rol
     assert response.status_code in (303, 400), response.text[:300]
     if response.status_code == 400:
         return
-    created = "created=" in response.headers["location"]
-    event("created" if created else unquote(response.headers["location"].partition("error=")[2]))
+    assert response.headers["location"] == "/console/users?done=created"  # errors are a 400 page of their own
+    event("created")
     page = console.get(response.headers["location"])
     clear(page)
     assert page.status_code == 200
-    if created:
-        for value in (username.strip(), display_name.strip()):
-            if "<" in value:
-                escaped_in(value, page.text)
+    for value in (username.strip(), display_name.strip()):
+        if "<" in value:
+            escaped_in(value, page.text)
