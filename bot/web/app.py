@@ -81,7 +81,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         for start in console.on_start:
-            await asyncio.to_thread(start)
+            try:
+                await asyncio.to_thread(start)
+            except Exception as exc:  # noqa: BLE001 - a database not reachable yet must not stop the app
+                logger.error("console start-up task failed: %s", type(exc).__name__)
         watcher = asyncio.create_task(watch_overdue())
         yield
         watcher.cancel()
