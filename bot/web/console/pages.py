@@ -188,7 +188,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         try:
             found = accounts.login(username, password, ip=request.client.host if request.client else "")
         except LoginThrottled:
-            return login_form(request, next, "登录失败次数太多，请15分钟后再试。", 429)
+            return login_form(request, next, "登录失败次数太多，请稍后再试（最长15分钟）。", 429)
         if found is None:
             return login_form(request, next, "用户名或密码不对", 401)
         token, session = found
