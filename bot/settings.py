@@ -40,15 +40,17 @@ class Settings:
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8000")))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
-    # Staff API: comma-separated "name:token" pairs (the console of issue 5 brings real accounts).
+    # Staff API: comma-separated "username:token:YYYY-MM-DD" entries, each acting as that console account
+    # until that day (bot/web/staff.py).
     staff_tokens: str = field(default_factory=lambda: _env("STAFF_TOKENS", ""))
     # Seconds before a waiting citizen is told nobody has picked up yet (default: services.yml).
     handoff_pickup_seconds: int | None = field(
         default_factory=lambda: int(v) if (v := _env("HANDOFF_PICKUP_SECONDS", "")) else None
     )
     handoff_check_seconds: float = field(default_factory=lambda: float(_env("HANDOFF_CHECK_SECONDS", "30")))
-    # Console cookies get the Secure flag (set when the console is served over HTTPS).
-    console_secure_cookie: bool = field(default_factory=lambda: _env("CONSOLE_SECURE_COOKIE", "0") == "1")
+    # Console cookies get the Secure flag (on by default; browsers keep Secure cookies on http://localhost
+    # too). "0" turns it off for plain-HTTP development on another address.
+    console_secure_cookie: bool = field(default_factory=lambda: _env("CONSOLE_SECURE_COOKIE", "1") != "0")
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
     serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))

@@ -41,7 +41,7 @@ cat <<MSG
     health        http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/healthz
     Rasa (REST)   http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
     actions       http://127.0.0.1:$ACTION_PORT/health
-    console       http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/console (first admin: .venv/app/bin/legal-triage users create-admin NAME)
+    console       http://localhost:$LEGAL_TRIAGE_WEB_PORT/console (first admin: .venv/app/bin/legal-triage users create-admin NAME)
     staff API     http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/api/staff/ (tokens: LEGAL_TRIAGE_STAFF_TOKENS)
     WeChat        ${WECHAT_TOKEN:+http://127.0.0.1:$LEGAL_TRIAGE_WEB_PORT/wechat}${WECHAT_TOKEN:-not configured (set WECHAT_TOKEN)}
     Telegram      $telegram

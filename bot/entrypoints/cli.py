@@ -339,6 +339,27 @@ def cmd_users_add(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_users_change(args, settings: Settings) -> int:
+    """disable / enable / password / role: each ends the user's sessions and is audited (by "cli")."""
+    from bot.services.accounts import AccountError, Accounts, Role
+    from bot.storage.sql import make_engine, upgrade
+
+    upgrade(settings.sqlalchemy_url)
+    accounts = Accounts(make_engine(settings.sqlalchemy_url))
+    try:
+        if args.sub in ("disable", "enable"):
+            user = accounts.set_active(args.username, args.sub == "enable", by="cli")
+        elif args.sub == "password":
+            user = accounts.reset_password(args.username, _read_password(args), by="cli")
+        else:
+            user = accounts.set_role(args.username, Role(args.role), tuple(args.committee or ()), by="cli")
+    except AccountError as exc:
+        print(f"ERROR {exc}")
+        return 1
+    print(f"{args.sub} {user.username} ({user.role.value}, {'active' if user.active else 'disabled'})")
+    return 0
+
+
 # ---- database and running -------------------------------------------------------------------
 def cmd_db_upgrade(args, settings: Settings) -> int:
     from bot.storage.sql import upgrade
@@ -484,6 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--committee", action="append", help="a mediator's committee id (repeatable)")
         p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
         p.set_defaults(func=cmd_users_add)
+    for name, help_text in (
+        ("disable", "disable an account (logs it out)"),
+        ("enable", "enable a disabled account"),
+        ("password", "reset an account's password (logs it out)"),
+        ("role", "change an account's role and a mediator's committees (logs it out)"),
+    ):
+        p = users.add_parser(name, help=help_text)
+        p.add_argument("username")
+        if name == "password":
+            p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+        if name == "role":
+            p.add_argument("role", choices=["staff", "mediator", "publicity", "admin"])
+            p.add_argument("--committee", action="append", help="a mediator's committee id (repeatable)")
+        p.set_defaults(func=cmd_users_change)
 
     db = group("db", "database")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

@@ -22,6 +22,7 @@ import yaml
 from bot.domain import FaqEntry
 from bot.knowledge import kb
 from bot.knowledge.laws import StatuteLibrary
+from bot.web.console.export import FORMULA_START, spreadsheet_safe
 
 FORMATS = ("jsonl", "csv", "xlsx")
 COLUMNS = ("id", "topic", "subtopic", "question", "paraphrases", "answer", "citations", "reviewed_on", "facts")
@@ -63,7 +64,10 @@ def from_row(row: dict) -> dict:
         value = row.get(name)
         if isinstance(value, (dt.date, dt.datetime)):
             return value.date().isoformat() if isinstance(value, dt.datetime) else value.isoformat()
-        return "" if value is None else str(value).strip()
+        text = "" if value is None else str(value)
+        if text[:1] == "'" and text[1:2] in FORMULA_START:  # the quote our export put before a formula
+            text = text[1:]
+        return text.strip()
 
     raw: dict = {name: cell(name) for name in COLUMNS if cell(name) != "" and name not in _LIST_CELLS}
     if "paraphrases" in row and row["paraphrases"] is not None:
@@ -88,6 +92,12 @@ def from_row(row: dict) -> dict:
 
 
 # ---- export ---------------------------------------------------------------------------------
+def safe_row(entry: FaqEntry) -> dict[str, str]:
+    """``to_row`` for a spreadsheet: a cell it would run as a formula (= + - @ tab CR first) is quoted
+    with a leading ``'`` (the import takes it off again)."""
+    return {name: spreadsheet_safe(value) for name, value in to_row(entry).items()}
+
+
 def export(entries: list[FaqEntry], fmt: str, out: IO[bytes]) -> None:
     if fmt == "jsonl":
         for entry in entries:
@@ -96,7 +106,7 @@ def export(entries: list[FaqEntry], fmt: str, out: IO[bytes]) -> None:
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(to_row(e) for e in entries)
+        writer.writerows(safe_row(e) for e in entries)
         out.write(("\ufeff" + text.getvalue()).encode("utf-8"))  # BOM: Excel then reads UTF-8
     elif fmt == "xlsx":
         from openpyxl import Workbook
@@ -106,7 +116,7 @@ def export(entries: list[FaqEntry], fmt: str, out: IO[bytes]) -> None:
         sheet.title = "FAQ"
         sheet.append(list(COLUMNS))
         for entry in entries:
-            row = to_row(entry)
+            row = safe_row(entry)
             sheet.append([row[c] for c in COLUMNS])
         book.save(out)
     else:

@@ -54,10 +54,15 @@ MIN_PASSWORD = 10
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)
 #: Password guessing: after ``MAX_FAILURES`` failed logins of one username within ``FAILURE_WINDOW``,
-#: that username cannot log in until the window has passed (counted from the audit log, so it
-#: holds across restarts and instances).
+#: that username cannot log in until the window has passed; after ``MAX_IP_FAILURES`` from one
+#: address (whatever the usernames), that address cannot; after ``MAX_GLOBAL_FAILURES`` failures
+#: over all usernames and addresses within a minute, nobody can for that minute. Counted from the
+#: audit log, so it holds across restarts and instances.
 MAX_FAILURES = 5
+MAX_IP_FAILURES = 20
+MAX_GLOBAL_FAILURES = 60
 FAILURE_WINDOW = dt.timedelta(minutes=15)
+GLOBAL_WINDOW = dt.timedelta(minutes=1)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -66,7 +71,7 @@ class AccountError(LegalTriageError):
 
 
 class LoginThrottled(AccountError):
-    default_message = "too many failed logins for this username; try again later"
+    default_message = "too many failed logins (this username, this address, or over all); try again later"
 
 
 def hash_password(password: str) -> str:
@@ -135,6 +140,10 @@ class Accounts:
         self._engine = engine
         self._clock = clock
 
+    def now(self) -> dt.datetime:
+        """The accounts' clock (sessions, throttling, token expiry)."""
+        return self._clock()
+
     # ---- users ----------------------------------------------------------------------------
     def create(
         self,
@@ -179,34 +188,74 @@ class Accounts:
             rows = conn.execute(select(users).order_by(users.c.id)).mappings().all()
         return [_user(r) for r in rows]
 
+    # ---- changes by an administrator (each ends the user's sessions and is audited) ----------
+    def set_active(self, username: str, active: bool, by: str) -> User:
+        """Enable or disable an account; a disabled user is logged out at once."""
+        if by == username and not active:
+            raise AccountError("不能停用自己的账号")
+        return self._change(username, {"active": active}, by, "user_enable" if active else "user_disable", None)
+
+    def reset_password(self, username: str, password: str, by: str) -> User:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"密码至少{MIN_PASSWORD}位")
+        return self._change(username, {"password_hash": hash_password(password)}, by, "user_password", None)
+
+    def set_role(self, username: str, role: Role, committees: tuple[str, ...], by: str) -> User:
+        """Change the role (and a mediator's committees, which only a mediator has)."""
+        role = Role(role)
+        committees = tuple(committees) if role is Role.MEDIATOR else ()
+        if role is Role.MEDIATOR and not committees:
+            raise AccountError("调解员需要选择所属的调解委员会")
+        if by == username and role is not Role.ADMIN:
+            raise AccountError("不能取消自己的管理员角色")
+        values = {"role": role.value, "committees": ",".join(committees) or None}
+        return self._change(username, values, by, "user_role", " ".join((role.value, *committees)))
+
+    def _change(self, username: str, values: dict, by: str, action: str, detail: str | None) -> User:
+        with self._engine.begin() as conn:
+            done = conn.execute(update(users).where(users.c.username == username).values(**values))
+            if done.rowcount != 1:
+                raise AccountError(f"没有账号 {username}")
+            conn.execute(delete(sessions).where(sessions.c.username == username))
+        self.audit(by, action, username, detail)
+        user = self.get(username)
+        if user is None:  # deleted between the update and the read
+            raise AccountError(f"没有账号 {username}")
+        return user
+
     def any_admin(self) -> bool:
         with self._engine.connect() as conn:
             return conn.execute(select(users.c.id).where(users.c.role == Role.ADMIN.value).limit(1)).first() is not None
 
     # ---- sessions -------------------------------------------------------------------------
-    def login(self, username: str, password: str) -> tuple[str, Session] | None:
+    def login(self, username: str, password: str, ip: str = "") -> tuple[str, Session] | None:
         """A new session token for valid credentials, else None (the same for unknown users).
 
+        Blocking (scrypt, the database): web routes call it from a worker thread.
+
         Raises:
-            LoginThrottled: too many recent failures for this username (the password is not checked).
+            LoginThrottled: too many recent failures for this username, from this address ``ip``, or
+                over all (the password is not checked).
         """
-        name = username.strip()[:64] or "?"
+        name, now = username.strip()[:64] or "?", self._clock()
+        source = f"ip:{ip[:60]}" if ip else None
+        failed = select(func.count()).select_from(audit_log).where(audit_log.c.action == "login_failed")
         with self._engine.connect() as conn:
-            failures = conn.execute(
-                select(func.count())
-                .select_from(audit_log)
-                .where(
-                    audit_log.c.username == name,
-                    audit_log.c.action == "login_failed",
-                    audit_log.c.at > self._clock() - FAILURE_WINDOW,
-                )
-            ).scalar_one()
-            if failures >= MAX_FAILURES:
+
+            def count(*where) -> int:
+                return conn.execute(failed.where(*where)).scalar_one()
+
+            recent = audit_log.c.at > now - FAILURE_WINDOW
+            if (
+                count(recent, audit_log.c.username == name) >= MAX_FAILURES
+                or (source and count(recent, audit_log.c.target == source) >= MAX_IP_FAILURES)
+                or count(audit_log.c.at > now - GLOBAL_WINDOW) >= MAX_GLOBAL_FAILURES
+            ):
                 raise LoginThrottled()
             row = conn.execute(select(users).where(users.c.username == username.strip())).mappings().first()
         stored = row["password_hash"] if row else hash_password(secrets.token_hex(8))  # same work either way
         if not row or not row["active"] or not verify_password(password, stored):
-            self.audit(name, "login_failed", None, None)
+            self.audit(name, "login_failed", source, None)
             return None
         token, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), self._clock()
         with self._engine.begin() as conn:

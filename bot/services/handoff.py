@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import ConversationMessage, Escalation
+from bot.domain import ConversationMessage, Escalation, MediationBooking
 from bot.errors import LegalTriageError, NotFoundError
 from bot.privacy import log_event
 from bot.rasa_client import BotMessage
@@ -183,6 +183,27 @@ class Handoff:
     def get(self, escalation_id: int) -> Escalation:
         escalation = self.store.get_escalation(escalation_id)
         if escalation is None:
+            raise NotFoundError(f"no conversation {escalation_id}")
+        return escalation
+
+    def visible(self, escalation: Escalation, scope: tuple[str, ...] | None) -> bool:
+        """Whether a user whose committee ``scope`` is given (None: every escalation) may see ``escalation``.
+
+        A mediator sees only the escalations that queue a mediation booking of one of their committees
+        (the console's rule for bookings); a legal-aid intake, another committee's booking, or a
+        conversation with no booking behind it is not theirs.
+        """
+        if scope is None:
+            return True
+        if escalation.context.get("kind") != "mediation":
+            return False
+        case = self.store.find(str(escalation.context.get("reference") or ""))
+        return isinstance(case, MediationBooking) and case.committee_id in scope
+
+    def get_for(self, escalation_id: int, scope: tuple[str, ...] | None) -> Escalation:
+        """``get`` for a user with a committee ``scope``: NotFoundError also when it is not theirs to see."""
+        escalation = self.get(escalation_id)
+        if not self.visible(escalation, scope):
             raise NotFoundError(f"no conversation {escalation_id}")
         return escalation
 

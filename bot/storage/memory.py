@@ -83,9 +83,11 @@ class InMemoryCaseStore:
         with self._lock:
             return self._records.get(reference.strip().upper())
 
-    def escalations(self, status: str = "waiting") -> list[Escalation]:
+    def escalations(self, status: str = "waiting", limit: int | None = None, offset: int = 0) -> list[Escalation]:
+        order = (lambda e: -e.id) if status == "closed" else (lambda e: (e.priority, e.id))
         with self._lock:
-            return sorted((e for e in self._escalations if e.status == status), key=lambda e: (e.priority, e.id))
+            found = sorted((e for e in self._escalations if e.status == status), key=order)
+        return found[offset : None if limit is None else offset + limit]
 
     # ---- human handoff --------------------------------------------------------------------
     def _replace(self, escalation_id: int, **changes) -> None:

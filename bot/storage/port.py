@@ -58,8 +58,9 @@ class CaseStore(Protocol):
 
     def find(self, reference: str) -> LegalAidApplication | MediationBooking | None: ...
 
-    def escalations(self, status: str = "waiting") -> list[Escalation]:
-        """Escalations in one status, emergencies first, then oldest first."""
+    def escalations(self, status: str = "waiting", limit: int | None = None, offset: int = 0) -> list[Escalation]:
+        """Escalations in one status, emergencies first, then oldest first; closed ones newest first.
+        ``limit`` and ``offset`` page them (all by default)."""
 
     # ---- human handoff ----
     def open_escalation(self, sender_id: str) -> Escalation | None:

@@ -314,13 +314,16 @@ class SqlCaseStore:
                 return MediationBooking(**data, status=BookingStatus(row["status"]))
         return None
 
-    def escalations(self, status: str = "waiting") -> list[Escalation]:
+    def escalations(self, status: str = "waiting", limit: int | None = None, offset: int = 0) -> list[Escalation]:
+        order = (escalations.c.id.desc(),) if status == "closed" else (escalations.c.priority, escalations.c.id)
         with self._engine.connect() as conn:
             rows = (
                 conn.execute(
                     select(escalations)
                     .where(escalations.c.status == status)
-                    .order_by(escalations.c.priority, escalations.c.id)
+                    .order_by(*order)
+                    .offset(offset)
+                    .limit(limit)
                 )
                 .mappings()
                 .all()

@@ -80,14 +80,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        for start in console.on_start:
+            try:
+                await asyncio.to_thread(start)
+            except Exception as exc:  # noqa: BLE001 - a database not reachable yet must not stop the app
+                logger.error("console start-up task failed: %s", type(exc).__name__)
         watcher = asyncio.create_task(watch_overdue())
         yield
         watcher.cancel()
 
     app = FastAPI(title="legal-triage", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     page = resources.files("bot.web").joinpath("static/chat.html").read_text(encoding="utf-8")
-    app.include_router(staff_router(handoff, rasa, parse_tokens(settings.staff_tokens)))
-    install_console(app, handoff, rasa, accounts, settings.console_secure_cookie, settings, embedder_factory)
+    app.include_router(staff_router(handoff, rasa, parse_tokens(settings.staff_tokens), accounts))
+    console = install_console(app, handoff, rasa, accounts, settings.console_secure_cookie, settings, embedder_factory)
     if settings.wechat_token:
         from bot.channels.wechat import wechat_router
 

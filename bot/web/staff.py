@@ -1,15 +1,18 @@
 """The staff JSON API for human handoff (list, claim, read, reply, close), under ``/api/staff/``.
 
-Authenticated with a bearer token per staff member (``LEGAL_TRIAGE_STAFF_TOKENS="name:token,…"``);
-the console of the next issue brings accounts and roles on top of the same use case.
+Authenticated with a bearer token bound to a console account and with an expiry date:
+``LEGAL_TRIAGE_STAFF_TOKENS="username:token:YYYY-MM-DD,…"`` (valid through that day). A token acts as
+its account: the account must exist and be active, and its role's permissions and a mediator's
+committees apply as in the console. Every call writes an audit row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Awaitable
-from dataclasses import asdict
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -18,8 +21,11 @@ from pydantic import BaseModel, Field
 from bot.domain import ESCALATION_STATUS_NAMES, Escalation
 from bot.errors import NotFoundError
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
+from bot.services.accounts import Accounts, User
 from bot.services.handoff import BlankTextError, ConflictError, Handoff
 from bot.services.outbound import CHANNELS
+
+logger = logging.getLogger("bot.web.staff")
 
 STATUSES = tuple(ESCALATION_STATUS_NAMES)
 #: Ids are database INTEGERs (32 bits in PostgreSQL): a larger number in a URL is a bad request, not a crash.
@@ -39,13 +45,29 @@ class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
-def parse_tokens(raw: str) -> dict[str, str]:
-    """``"alice:t1,bob:t2"`` → ``{"t1": "alice", "t2": "bob"}``."""
+@dataclass(frozen=True)
+class StaffToken:
+    username: str  # the console account the token acts as
+    expires: dt.date  # the last day it is valid
+
+
+def parse_tokens(raw: str) -> dict[str, StaffToken]:
+    """``"alice:t1:2027-06-30,bob:t2:2027-03-31"`` → ``{"t1": StaffToken("alice", 2027-06-30), …}``.
+
+    An entry without a valid expiry date (e.g. the old ``name:token``) is ignored, with a warning.
+    """
     tokens = {}
-    for pair in raw.split(","):
-        name, _, token = pair.strip().partition(":")
-        if name and token:
-            tokens[token] = name
+    for number, entry in enumerate(raw.split(","), 1):
+        name, _, rest = entry.strip().partition(":")
+        token, _, expires = rest.rpartition(":")
+        try:
+            day = dt.date.fromisoformat(expires)
+        except ValueError:
+            day = None
+        if name and token and day:
+            tokens[token] = StaffToken(name, day)
+        elif entry.strip():
+            logger.warning("LEGAL_TRIAGE_STAFF_TOKENS entry %d ignored: expected username:token:YYYY-MM-DD", number)
     return tokens
 
 
@@ -75,34 +97,53 @@ def conversation_json(e: Escalation, now: dt.datetime) -> dict:
     }
 
 
-def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> APIRouter:
+def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, StaffToken], accounts: Accounts) -> APIRouter:
     router = APIRouter(prefix="/api/staff")
 
-    def staff(request: Request) -> str:
+    def staff(request: Request) -> User:
+        """The account a valid, unexpired bearer token acts as (with the permission to handle escalations)."""
         if not tokens:
             raise HTTPException(503, "staff API is not configured (LEGAL_TRIAGE_STAFF_TOKENS)")
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        for token, name in tokens.items():
+        found = None
+        for token, entry in tokens.items():
             if scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode()):
-                return name
-        raise HTTPException(401, "invalid or missing staff token", headers={"WWW-Authenticate": "Bearer"})
+                found = entry
+        if found is None:
+            raise HTTPException(401, "invalid or missing staff token", headers={"WWW-Authenticate": "Bearer"})
+        if accounts.now().date() > found.expires:
+            raise HTTPException(401, "staff token expired", headers={"WWW-Authenticate": "Bearer"})
+        user = accounts.get(found.username)
+        if user is None or not user.can("escalations"):
+            raise HTTPException(403, "the token's account is disabled or may not handle conversations")
+        return user
 
-    def found(escalation_id: int) -> Escalation:
+    def audited(user: User, action: str, target: str) -> None:
+        accounts.audit(user.username, f"api_{action}", target, None)
+
+    def found(escalation_id: int, user: User) -> Escalation:
+        """The escalation, if it is this user's to see (a mediator: their committees' bookings only)."""
         try:
-            return handoff.get(escalation_id)
+            return handoff.get_for(escalation_id, user.committee_scope)
         except NotFoundError:
             raise HTTPException(404, f"no conversation {escalation_id}") from None
 
     @router.get("/conversations")
-    async def list_conversations(status: str = "waiting", who: str = Depends(staff)) -> dict:
+    async def list_conversations(status: str = "waiting", user: User = Depends(staff)) -> dict:  # noqa: B008
         if status not in STATUSES:
             raise HTTPException(400, f"status must be one of {', '.join(STATUSES)}")
-        now = dt.datetime.now()
-        return {"conversations": [conversation_json(e, now) for e in handoff.store.escalations(status)]}
+        audited(user, "list", f"conversations:{status}")
+        now, scope = dt.datetime.now(), user.committee_scope
+        return {
+            "conversations": [
+                conversation_json(e, now) for e in handoff.store.escalations(status) if handoff.visible(e, scope)
+            ]
+        }
 
     @router.get("/conversations/{escalation_id}")
-    async def read(escalation_id: RowId, who: str = Depends(staff)) -> dict:
-        escalation = found(escalation_id)
+    async def read(escalation_id: RowId, user: User = Depends(staff)) -> dict:  # noqa: B008
+        escalation = found(escalation_id, user)
+        audited(user, "view", f"escalation:{escalation_id}")
         try:
             bot_transcript = await rasa.transcript(escalation.sender_id)
         except RasaUnavailable:
@@ -114,9 +155,11 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
             "bot_transcript": bot_transcript,
         }
 
-    async def act(coro: Awaitable[T]) -> T:
+    async def act(user: User, escalation_id: int, action: str, make_coro: Callable[[], Awaitable[T]]) -> T:
+        found(escalation_id, user)
+        audited(user, action, f"escalation:{escalation_id}")
         try:
-            result = await coro
+            result = await make_coro()
         except BlankTextError as exc:
             raise HTTPException(400, str(exc)) from None
         except ConflictError as exc:
@@ -128,18 +171,19 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, str]) -> 
         return result
 
     @router.post("/conversations/{escalation_id}/claim")
-    async def claim(escalation_id: RowId, who: str = Depends(staff)) -> dict:
-        escalation = await act(handoff.claim(escalation_id, who))
+    async def claim(escalation_id: RowId, user: User = Depends(staff)) -> dict:  # noqa: B008
+        escalation = await act(user, escalation_id, "claim", lambda: handoff.claim(escalation_id, user.username))
         return {"conversation": conversation_json(escalation, dt.datetime.now())}
 
     @router.post("/conversations/{escalation_id}/reply")
-    async def reply(escalation_id: RowId, body: ReplyIn, who: str = Depends(staff)) -> dict:
-        message = await act(handoff.reply(escalation_id, who, body.text.strip()))
+    async def reply(escalation_id: RowId, body: ReplyIn, user: User = Depends(staff)) -> dict:  # noqa: B008
+        text = body.text.strip()
+        message = await act(user, escalation_id, "reply", lambda: handoff.reply(escalation_id, user.username, text))
         return {"message": asdict(message) | {"created_at": _time(message.created_at)}}
 
     @router.post("/conversations/{escalation_id}/close")
-    async def close(escalation_id: RowId, who: str = Depends(staff)) -> dict:
-        escalation = await act(handoff.close(escalation_id, who))
+    async def close(escalation_id: RowId, user: User = Depends(staff)) -> dict:  # noqa: B008
+        escalation = await act(user, escalation_id, "close", lambda: handoff.close(escalation_id, user.username))
         return {"conversation": conversation_json(escalation, dt.datetime.now())}
 
     return router

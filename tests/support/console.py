@@ -16,9 +16,18 @@ class Clock:
         return self.now
 
 
+def post_login(client, username: str, password: str = PASSWORD, origin: str = "", **form):
+    """Post the login form as a browser does: open the login page first (its CSRF token, in the form and
+    in a cookie), then submit. ``origin`` e.g. ``"https://testserver"``."""
+    page = client.get(f"{origin}/console/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    data = {"username": username, "password": password, "csrf": token.group(1) if token else "", **form}
+    return client.post(f"{origin}/console/login", data=data)
+
+
 def login(client, username="wang") -> str:
     """Log ``username`` in through the real login form; returns the session's CSRF token."""
-    response = client.post("/console/login", data={"username": username, "password": PASSWORD})
+    response = post_login(client, username)
     assert response.status_code == 303, response.text
     page = client.get(response.headers["location"])
     match = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/account").text)

@@ -6,6 +6,7 @@ Used by the integration tests and by ``make bench``; ``scripts/run.sh`` does the
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -66,7 +67,8 @@ class Stack:
             "HF_HUB_OFFLINE": "1",
             "RASA_TELEMETRY_ENABLED": "false",  # no network but loopback
             "LEGAL_TRIAGE_RASA_TOKEN": RASA_TOKEN,
-            "LEGAL_TRIAGE_STAFF_TOKENS": ",".join(f"{name}:{token}" for name, token in STAFF_TOKENS.items()),
+            "LEGAL_TRIAGE_STAFF_TOKENS": ",".join(f"{name}:{token}:2999-12-31" for name, token in STAFF_TOKENS.items()),
+            "LEGAL_TRIAGE_CONSOLE_SECURE_COOKIE": "0",  # the browser tests use plain http://127.0.0.1
             "LEGAL_TRIAGE_HANDOFF_CHECK_SECONDS": "1",
         }
         self.procs: dict[str, subprocess.Popen] = {}
@@ -145,6 +147,7 @@ class Stack:
         returns its URL."""
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
+        self.staff_accounts()
         self._spawn(
             name,
             [str(ROOT / ".venv/app/bin/legal-triage"), "web"],
@@ -152,6 +155,18 @@ class Stack:
             self.channel_env(LEGAL_TRIAGE_WEB_PORT=str(port), **extra_env),
         )
         return url
+
+    def staff_accounts(self) -> None:
+        """The console accounts the staff API tokens (``STAFF_TOKENS``) act as, created once."""
+        from bot.services.accounts import Accounts, Role
+        from bot.storage.sql import make_engine, upgrade
+
+        url = self.env["LEGAL_TRIAGE_DATABASE_URL"]
+        upgrade(url)
+        accounts = Accounts(make_engine(url))
+        for name in STAFF_TOKENS:
+            if accounts.get(name) is None:
+                accounts.create(name, secrets.token_urlsafe(16), Role.STAFF)
 
     def start_telegram(self, **extra_env: str) -> None:
         """Start the Telegram worker (``legal-triage telegram``); set TELEGRAM_BOT_TOKEN / _BASE_URL."""

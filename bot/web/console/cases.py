@@ -339,6 +339,8 @@ def router(console: Console) -> APIRouter:
     ) -> HTMLResponse:
         session = session_of(request, kind.permission)
         row, events = load(kind, reference.strip().upper(), scoped(kind, session))
+        action = "print" if template == "cases_print.html" else "view"
+        accounts.audit(session.user.username, action, f"{kind.singular}:{row['reference']}", None)  # personal data
         q = request.query_params
         fields = [(f.label, display(kind, row, f.name)) for f in kind.fields if f.name != "reference"]
         return page(

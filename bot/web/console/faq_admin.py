@@ -246,6 +246,22 @@ def cluster_questions(questions: list, embedder, threshold: float = CLUSTER_THRE
 
 
 # ---- the router ----------------------------------------------------------------------------------
+def recover_publishing(engine, audit) -> None:
+    """At start-up: drafts left "publishing" by a process that stopped mid-publish go back to "review"
+    (publishing runs in a thread of the process that approved, so none of this process's is running yet)."""
+    with engine.begin() as conn:
+        stuck = conn.execute(select(faq_drafts.c.id, faq_drafts.c.entry_id).where(faq_drafts.c.status == "publishing"))
+        stuck = stuck.all()
+        for draft_id, _ in stuck:
+            conn.execute(
+                update(faq_drafts)
+                .where(faq_drafts.c.id == draft_id, faq_drafts.c.status == "publishing")
+                .values(status="review", note="发布被中断（服务重启），请重新审核发布", updated_at=dt.datetime.now())
+            )
+    for _, entry_id in stuck:
+        audit("system", "faq_publish_recovered", f"faq:{entry_id}", None)
+
+
 def router(console) -> APIRouter:
     """The FAQ pages. ``console.embedder_factory()`` gives the embedding model (loaded lazily, once)."""
     r = APIRouter(prefix="/console/faq")
@@ -318,6 +334,8 @@ def router(console) -> APIRouter:
             )
         return [dict(r) | {"entry": json.loads(r["data"])} for r in rows]
 
+    console.on_start.append(lambda: recover_publishing(engine, audit))
+
     def set_status(draft_id: int, **values) -> None:
         with engine.begin() as conn:
             conn.execute(
@@ -329,7 +347,7 @@ def router(console) -> APIRouter:
 
     # ---- list ----------------------------------------------------------------------------------
     @r.get("")
-    async def faq_list(request: Request, q: str = "", topic: str = "", msg: str = "") -> Response:
+    async def faq_list(request: Request, q: str = "", topic: str = "") -> Response:
         session = session_of(request, PERMISSION)
         words = q.strip()
         rows = [
@@ -347,7 +365,6 @@ def router(console) -> APIRouter:
             topics=TOPICS,
             drafts=drafts(),
             statuses=STATUS_NAMES,
-            msg=msg,
         )
 
     # ---- edit ----------------------------------------------------------------------------------
@@ -493,7 +510,7 @@ def router(console) -> APIRouter:
 
     # ---- drafts and review ---------------------------------------------------------------------
     @r.get("/drafts/{draft_id}")
-    async def draft_page(request: Request, draft_id: RowId, error: str = "", msg: str = "") -> Response:
+    async def draft_page(request: Request, draft_id: RowId, error: str = "") -> Response:
         session = session_of(request, PERMISSION)
         d = draft(draft_id)
         return page(
@@ -503,8 +520,7 @@ def router(console) -> APIRouter:
             e=d["entry"],
             statuses=STATUS_NAMES,
             may_review=may_review(session, d),
-            error=error,
-            msg=msg,
+            error={"reason": "退回时请写明原因"}.get(error, ""),  # a fixed text, never the address's own
             is_author=d["author"] == session.user.username,
         )
 
@@ -525,7 +541,7 @@ def router(console) -> APIRouter:
         if not may_review(session, d):
             raise HTTPException(409, "这份草稿不在待审核状态，或者您是作者本人")
         if not note.strip():
-            return RedirectResponse(f"/console/faq/drafts/{draft_id}?error=退回时请写明原因", status_code=303)
+            return RedirectResponse(f"/console/faq/drafts/{draft_id}?error=reason", status_code=303)
         set_status(draft_id, status="rejected", reviewer=session.user.username, note=note.strip()[:2000])
         audit(session.user.username, "faq_reject", f"faq:{d['entry_id']}", None)
         return RedirectResponse(f"/console/faq/drafts/{draft_id}", status_code=303)
@@ -601,11 +617,13 @@ def router(console) -> APIRouter:
             return ""
 
     @r.get("/versions")
-    async def versions_page(request: Request, msg: str = "") -> Response:
+    async def versions_page(request: Request, done: str = "") -> Response:
         session = session_of(request, PERMISSION)
         root = settings.faq_index_dir
         rows = [version_info(root, v) for v in reversed(retrieval.versions(root))] if root.exists() else []
-        return page("faq_versions.html", session=session, rows=rows, current=current(), msg=msg)
+        now = current()
+        msg = f"已切换到版本 {now}" if done == "rollback" and now else ""  # the server's version, not the address's
+        return page("faq_versions.html", session=session, rows=rows, current=now, msg=msg)
 
     def known_version(version: str) -> str:
         if version not in retrieval.versions(settings.faq_index_dir):
@@ -633,7 +651,7 @@ def router(console) -> APIRouter:
         version = known_version(version)
         retrieval.publish(settings.faq_index_dir, version)
         audit(session.user.username, "faq_rollback", f"faq_index:{version}", None)
-        return RedirectResponse(f"/console/faq/versions?msg={_q('已切换到版本 ' + version)}", status_code=303)
+        return RedirectResponse("/console/faq/versions?done=rollback", status_code=303)
 
     # ---- unanswered ----------------------------------------------------------------------------
     async def clusters() -> list[dict]:
@@ -667,9 +685,3 @@ def router(console) -> APIRouter:
         return edit_page(session, form, {}, None, None, note="由未答问题生成：请补上编号、答案和法条，保存后即为草稿。")
 
     return r
-
-
-def _q(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text)

@@ -10,10 +10,12 @@ import datetime as dt
 import hmac
 import importlib
 import importlib.util
+import secrets
+from collections.abc import Callable
 from importlib import resources
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -26,6 +28,8 @@ from bot.services.outbound import CHANNELS
 from bot.web.staff import STATUSES, RowId, conversation_json
 
 COOKIE = "lt_console"
+#: The login form's pre-session CSRF token (double submit: the form's hidden field must equal it).
+LOGIN_COOKIE = "lt_login"
 #: Console areas beyond the escalations (modules in this package, each with ``router(console)``).
 AREAS: tuple[str, ...] = tuple(
     name for name in ("cases", "faq_admin", "stats") if importlib.util.find_spec(f"bot.web.console.{name}") is not None
@@ -39,6 +43,28 @@ SECURITY_HEADERS = {
 }
 REASONS = {"request": "群众要求", "fallback": "答不上来", "emergency": "紧急情况", "intake": "法律援助申请"}
 AUTHORS = {"citizen": "群众", "staff": "工作人员", "system": "系统提示", "note": "内部备注", "bot": "小助手"}
+#: The closed view of the queue is paged (newest first); the store is read in batches while filtering.
+CLOSED_PAGE = 50
+CLOSED_BATCH = 200
+MAX_PAGE = 10000
+#: What a conversation page says after a staff action failed (``?error=<key>``).
+ACTION_ERRORS = {
+    "blank_reply": "回复内容不能为空",
+    "blank_note": "备注内容不能为空",
+    "taken": "这个会话已被别人接待",
+    "claim_first": "请先接待（领取）这个会话再回复",
+    "not_yours": "这个会话正由别人接待",
+    "conflict": "这个会话的状态已经变了，请刷新后再试",
+    "unavailable": "操作没有完成（机器人服务暂时不可用），请稍后再试",
+}
+#: What the users page says after a change (``?done=<key>``; the key selects a fixed text).
+USER_DONE = {
+    "created": "已创建账号",
+    "disabled": "已停用账号，该用户已被登出",
+    "enabled": "已启用账号",
+    "password": "已重置密码，该用户已被登出",
+    "role": "已修改角色，该用户已被登出",
+}
 
 
 class NeedLogin(Exception):
@@ -76,6 +102,8 @@ class Console:
         self.settings = settings
         self.engine = getattr(handoff.store, "_engine", None)  # the SQL store's engine (None with the memory twin)
         self.templates = _env()
+        #: Run once when the app starts serving (e.g. the FAQ area's recovery of interrupted publishing).
+        self.on_start: list[Callable[[], None]] = []
 
     def page(self, name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(
@@ -100,7 +128,7 @@ class Console:
         return session
 
 
-def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
+def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
     router = APIRouter(prefix="/console")
     handoff, rasa, accounts = console.handoff, console.rasa, console.accounts
     page, session_of, checked = console.page, console.session_of, console.checked
@@ -129,32 +157,45 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         )
 
     # ---- login ----------------------------------------------------------------------------
+    def login_form(request: Request, next: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+        """The login page with a fresh pre-session CSRF token, in the form and in a cookie (double submit)."""
+        token = secrets.token_urlsafe(24)
+        response = page("login.html", status=status, next=next, error=error, login_csrf=token)
+        response.set_cookie(
+            LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/console/login"
+        )
+        return response
+
+    def secure(request: Request) -> bool:
+        return secure_cookie or request.url.scheme == "https"
+
     @router.get("/login")
     async def login_page(request: Request, next: str = "") -> HTMLResponse:
-        return page("login.html", next=next if next.startswith("/console/") else "", error=None)
+        return login_form(request, next if next.startswith("/console/") else "")
 
     @router.post("/login")
-    async def login(
-        request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")
+    def login(  # a plain def: FastAPI runs it in a worker thread, so scrypt never blocks the event loop
+        request: Request,
+        username: str = Form(""),
+        password: str = Form(""),
+        next: str = Form(""),
+        csrf: str = Form(""),
     ) -> Response:
+        next = next if next.startswith("/console/") and "//" not in next else ""
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not csrf or not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+            return login_form(request, next, "页面已过期，请重新输入用户名和密码。", 400)
         try:
-            found = accounts.login(username, password)
+            found = accounts.login(username, password, ip=request.client.host if request.client else "")
         except LoginThrottled:
-            return page("login.html", status=429, next=next, error="登录失败次数太多，请15分钟后再试。")
+            return login_form(request, next, "登录失败次数太多，请稍后再试（最长15分钟）。", 429)
         if found is None:
-            return page("login.html", status=401, next=next, error="用户名或密码不对")
+            return login_form(request, next, "用户名或密码不对", 401)
         token, session = found
-        target = next if next.startswith("/console/") and "//" not in next else home_for(session)
-        response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
-        # Secure when configured, and always when the request came over HTTPS (directly or via the proxy).
-        response.set_cookie(
-            COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookie or request.url.scheme == "https",
-            path="/console",
-        )
+        response = RedirectResponse(next or home_for(session), status_code=303, headers=SECURITY_HEADERS)
+        # Secure unless turned off for plain-HTTP development, and always when the request came over HTTPS.
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/console")
+        response.delete_cookie(LOGIN_COOKIE, path="/console/login")
         return response
 
     @router.post("/logout")
@@ -178,11 +219,31 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         return page("account.html", session=session, PERMISSIONS=PERMISSIONS)
 
     # ---- escalations ----------------------------------------------------------------------
-    def queue(status: str, channel: str, topic: str, town: str, assignee: str) -> list[dict]:
-        now = dt.datetime.now()
-        rows = [conversation_json(e, now) for e in handoff.store.escalations(status)]
-        wanted = {"channel": channel, "topic": topic, "town": town, "assignee": assignee}
-        return [r for r in rows if all(not v or (r.get(k) or "") == v for k, v in wanted.items())]
+    def queue(session: Session, status: str, filters: dict[str, str], page_number: int = 0) -> tuple[list[dict], bool]:
+        """The rows this user may see that match the filters, and whether there are more. Waiting and
+        claimed: all of them; closed: one page of ``CLOSED_PAGE``, newest first, read in batches."""
+        now, scope = dt.datetime.now(), session.user.committee_scope
+        wanted = {k: v for k, v in filters.items() if k != "status" and v}
+
+        def matching(batch: list) -> list[dict]:
+            rows = [conversation_json(e, now) for e in batch if handoff.visible(e, scope)]
+            return [r for r in rows if all((r.get(k) or "") == v for k, v in wanted.items())]
+
+        if status != "closed":
+            return matching(handoff.store.escalations(status)), False
+        found: list[dict] = []
+        start, offset = page_number * CLOSED_PAGE, 0
+        while len(found) <= start + CLOSED_PAGE:
+            batch = handoff.store.escalations("closed", limit=CLOSED_BATCH, offset=offset)
+            found += matching(batch)
+            if len(batch) < CLOSED_BATCH:
+                break
+            offset += CLOSED_BATCH
+        return found[start : start + CLOSED_PAGE], len(found) > start + CLOSED_PAGE
+
+    def queue_filters(status: str, channel: str, topic: str, town: str, assignee: str) -> dict[str, str]:
+        status = status if status in STATUSES else "waiting"
+        return {"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee}
 
     @router.get("/escalations")
     async def escalations_page(
@@ -192,14 +253,18 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         topic: str = "",
         town: str = "",
         assignee: str = "",
+        page_number: int = Query(0, alias="page", ge=0, le=MAX_PAGE),
     ) -> HTMLResponse:
         session = session_of(request, "escalations")
-        status = status if status in STATUSES else "waiting"
+        filters = queue_filters(status, channel, topic, town, assignee)
+        rows, more = queue(session, filters["status"], filters, page_number)
         return page(
             "escalations.html",
             session=session,
-            rows=queue(status, channel, topic, town, assignee),
-            filters={"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee},
+            rows=rows,
+            more=more,
+            page_number=page_number,
+            filters=filters,
             statuses=STATUSES,
         )
 
@@ -211,20 +276,21 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         topic: str = "",
         town: str = "",
         assignee: str = "",
+        page_number: int = Query(0, alias="page", ge=0, le=MAX_PAGE),
     ) -> JSONResponse:
-        session_of(request, "escalations")
-        status = status if status in STATUSES else "waiting"
-        return JSONResponse(
-            {"conversations": queue(status, channel, topic, town, assignee)}, headers={"Cache-Control": "no-store"}
-        )
+        session = session_of(request, "escalations")
+        filters = queue_filters(status, channel, topic, town, assignee)
+        rows, more = queue(session, filters["status"], filters, page_number)
+        return JSONResponse({"conversations": rows, "more": more}, headers={"Cache-Control": "no-store"})
 
     @router.get("/escalations/{escalation_id}")
     async def escalation_page(request: Request, escalation_id: RowId, error: str = "") -> HTMLResponse:
         session = session_of(request, "escalations")
         try:
-            escalation = handoff.get(escalation_id)
+            escalation = handoff.get_for(escalation_id, session.user.committee_scope)
         except NotFoundError:
             raise HTTPException(404, "没有这个会话") from None
+        accounts.audit(session.user.username, "view", f"escalation:{escalation_id}", None)  # personal data seen
         try:
             bot = await rasa.transcript(escalation.sender_id)
         except RasaUnavailable:
@@ -236,7 +302,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
             context=escalation.context,
             messages=handoff.transcript(escalation_id),
             bot=bot,
-            error=error,
+            error=ACTION_ERRORS.get(error, ""),  # a fixed text for a known key, never the address's own text
         )
 
     async def act(request: Request, escalation_id: int, csrf: str, action: str, text: str = "") -> Response:
@@ -245,6 +311,7 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         text = text.strip()[:MAX_MESSAGE_CHARS]
         error = ""
         try:
+            handoff.get_for(escalation_id, session.user.committee_scope)  # a mediator: only their committees'
             if action == "claim":
                 await handoff.claim(escalation_id, who)
             elif action == "reply":
@@ -257,16 +324,12 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         except NotFoundError:
             raise HTTPException(404, "没有这个会话") from None
         except BlankTextError:
-            error = "回复内容不能为空" if action == "reply" else "备注内容不能为空"
-        except ConflictError as exc:
-            error = {
-                "claim": "这个会话已被别人接待",
-                "reply": "请先接待（领取）这个会话再回复",
-                "close": "这个会话正由别人接待",
-            }.get(action, str(exc))
+            error = "blank_reply" if action == "reply" else "blank_note"
+        except ConflictError:
+            error = {"claim": "taken", "reply": "claim_first", "close": "not_yours"}.get(action, "conflict")
         except (RasaUnavailable, LegalTriageError):
-            error = "操作没有完成（机器人服务暂时不可用），请稍后再试"
-        target = f"/console/escalations/{escalation_id}" + (f"?error={quote(error)}" if error else "")
+            error = "unavailable"
+        target = f"/console/escalations/{escalation_id}" + (f"?error={error}" if error else "")
         return RedirectResponse(target, status_code=303)
 
     @router.post("/escalations/{escalation_id}/{action}")
@@ -286,19 +349,26 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         except (AttributeError, OSError, KeyError, ValueError):
             return {}
 
-    @router.get("/users")
-    async def users_page(request: Request, error: str = "", created: str = "") -> HTMLResponse:
-        session = session_of(request, "users")
+    def users_page(request: Request, session: Session, status: int = 200, error: str = "") -> HTMLResponse:
         return page(
             "users.html",
+            status=status,
             session=session,
             users=accounts.all(),
             roles=list(Role),
             error=error,
-            created=created,
+            done=USER_DONE.get(request.query_params.get("done", "")),  # a fixed message, never the query's text
             audit=accounts.audit_entries(50),
             committees=committee_names(),
         )
+
+    def chosen_committees(role: str, committees: list[str]) -> tuple[str, ...]:
+        known = committee_names()
+        return tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
+
+    @router.get("/users")
+    async def users(request: Request) -> HTMLResponse:
+        return users_page(request, session_of(request, "users"))
 
     @router.post("/users")
     async def create_user(
@@ -311,16 +381,44 @@ def console_router(console: Console, secure_cookie: bool = False) -> APIRouter:
         committees: list[str] = Form([]),  # noqa: B008 - FastAPI's form-field declaration
     ) -> Response:
         session = checked(request, csrf, "users")
-        known = committee_names()
-        chosen = tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
+        chosen = chosen_committees(role, committees)
         try:
             if role == Role.MEDIATOR.value and not chosen:
                 raise AccountError("调解员需要选择所属的调解委员会")
             accounts.create(username, password, Role(role), display_name, by=session.user.username, committees=chosen)
         except (AccountError, ValueError) as exc:
             message = str(exc) if isinstance(exc, AccountError) else "角色不正确"
-            return RedirectResponse(f"/console/users?error={quote(message)}", status_code=303)
-        return RedirectResponse(f"/console/users?created={quote(username.strip())}", status_code=303)
+            return users_page(request, session, status=400, error=message)
+        return RedirectResponse("/console/users?done=created", status_code=303)
+
+    @router.post("/users/{username}/{change}")
+    async def change_user(
+        request: Request,
+        username: str,
+        change: str,
+        csrf: str = Form(""),
+        role: str = Form(""),
+        password: str = Form(""),
+        committees: list[str] = Form([]),  # noqa: B008 - FastAPI's form-field declaration
+    ) -> Response:
+        """Disable, enable, reset the password, change the role: each logs the user out and is audited."""
+        if change not in USER_DONE or change == "created":
+            raise HTTPException(404, "not found")
+        session = checked(request, csrf, "users")
+        by = session.user.username
+        if accounts.get(username) is None:
+            raise HTTPException(404, "没有这个账号")
+        try:
+            if change in ("disabled", "enabled"):
+                accounts.set_active(username, change == "enabled", by)
+            elif change == "password":
+                accounts.reset_password(username, password, by)
+            else:
+                accounts.set_role(username, Role(role), chosen_committees(role, committees), by)
+        except (AccountError, ValueError) as exc:
+            message = str(exc) if isinstance(exc, AccountError) else "角色不正确"
+            return users_page(request, session, status=400, error=message)
+        return RedirectResponse(f"/console/users?done={change}", status_code=303)
 
     return router
 

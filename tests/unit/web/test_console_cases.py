@@ -296,7 +296,7 @@ def test_mediators_see_only_their_committees_bookings(tmp_path):
         accounts=accounts,
     )
     client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
-    client.post("/console/login", data={"username": "tiaojie", "password": PASSWORD})
+    login(client, "tiaojie")
     listing = client.get("/console/bookings").text
     assert mine.reference in listing and theirs.reference not in listing
     assert client.get(f"/console/bookings/{theirs.reference}").status_code == 404

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import yaml
@@ -30,7 +30,8 @@ from bot.services.outbound import Outbound, RecordingSender, WebOutbox
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage.sql import SqlCaseStore
 from bot.web.app import create_app
-from tests.support.console import PASSWORD, login
+from bot.web.console.pages import COOKIE
+from tests.support.console import PASSWORD, login, post_login
 from tests.support.fuzz import (
     CHINESE,
     FUZZ,
@@ -117,16 +118,15 @@ PASSWORDS = st.one_of(
 @given(username=USERNAMES, password=PASSWORDS, next_=st.one_of(st.just(""), FIELD, HTML))
 @example(username="admin' --", password="' OR '1'='1", next_="")
 @example(username="admin", password="' OR ''='", next_='"><script>alert(1)</script>')
+@example(username="admin", password="' OR ''='", next_='/console/"><script>alert(1)</script>')
 @example(username="ad\x00min", password="x", next_="")
 def test_login_with_any_credentials_never_signs_in(console, username, password, next_):
-    response = console.anonymous.post(
-        "/console/login", data={"username": username, "password": password, "next": next_}
-    )
+    response = post_login(console.anonymous, username, password, next=next_)
     clear(response, next_)
     assert response.status_code in (400, 401, 429), response.status_code  # never the 303 of a login
-    assert "set-cookie" not in response.headers
+    assert COOKIE not in response.headers.get("set-cookie", "")  # no session (a fresh login-form token only)
     event(f"status {response.status_code}")
-    if response.status_code in (401, 429) and "<" in next_:
+    if response.status_code in (401, 429) and "<" in next_ and next_.startswith("/console/") and "//" not in next_:
         escaped_in(next_, response.text)
 
 
@@ -250,12 +250,10 @@ def test_escalation_forms_with_any_values(console, raw_id, action, text):
 
 @settings(FUZZ, max_examples=20)
 @given(error=st.one_of(HTML, FIELD))
-def test_an_error_in_the_address_is_shown_escaped(console, error):
+def test_an_error_in_the_address_is_never_shown(console, error):
     page = console.get(f"/console/escalations/{console.escalation.id}", params={"error": error})
     clear(page, error)
-    assert page.status_code == 200
-    if "<" in error.strip():
-        escaped_in(error, page.text)
+    assert page.status_code == 200 and 'class="error"' not in page.text  # only a known key selects a message
 
 
 # ---- ids typed into forms and addresses -----------------------------------------------------------------
@@ -445,12 +443,11 @@ def test_user_creation_form_with_any_values(console, username, display_name, rol
     assert response.status_code in (303, 400), response.text[:300]
     if response.status_code == 400:
         return
-    created = "created=" in response.headers["location"]
-    event("created" if created else unquote(response.headers["location"].partition("error=")[2]))
+    assert response.headers["location"] == "/console/users?done=created"  # errors are a 400 page of their own
+    event("created")
     page = console.get(response.headers["location"])
     clear(page)
     assert page.status_code == 200
-    if created:
-        for value in (username.strip(), display_name.strip()):
-            if "<" in value:
-                escaped_in(value, page.text)
+    for value in (username.strip(), display_name.strip()):
+        if "<" in value:
+            escaped_in(value, page.text)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from bot.domain import Escalation
 from bot.rasa_client import MAX_MESSAGE_CHARS
-from bot.services.accounts import Accounts
+from bot.services.accounts import Accounts, Role
 from bot.services.gateway import EMPTY, MENU_PAYLOADS, TOO_FAST, TOO_LONG, as_text
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
@@ -51,8 +51,12 @@ def web(module_engine: Engine, tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz_web_data")
     store, rasa = SqlCaseStore(module_engine), FuzzRasa()
     handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
-    settings = Settings(data_dir=root, models_dir=root / "models", staff_tokens=f"alice:{STAFF_TOKEN}")
-    client = TestClient(create_app(settings, rasa=rasa, handoff=handoff, accounts=Accounts(module_engine)))
+    tokens = f"alice:{STAFF_TOKEN}:2999-12-31"  # a token acts as its account (bot/web/staff.py)
+    settings = Settings(data_dir=root, models_dir=root / "models", staff_tokens=tokens)
+    accounts = Accounts(module_engine)
+    if accounts.get("alice") is None:
+        accounts.create("alice", "correct-horse-42", Role.STAFF)
+    client = TestClient(create_app(settings, rasa=rasa, handoff=handoff, accounts=accounts))
     client.rasa, client.store, client.postgres = rasa, store, module_engine.dialect.name == "postgresql"
     return client
 
