@@ -64,6 +64,8 @@ class Settings:
     wechat_app_id: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_ID", ""))
     wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_SECRET", ""))
     wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WECHAT_AES_KEY", ""))
+    # Seconds a signed WeChat callback URL is accepted either side of our clock (replays are refused).
+    wechat_replay_window: int = field(default_factory=lambda: int(_env("WECHAT_REPLAY_WINDOW", "300")))
     wechat_api_base_url: str = field(
         default_factory=lambda: os.environ.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/cgi-bin/")
     )

@@ -6,8 +6,15 @@ a message becomes ``(f"wx:{openid}", text)`` for the gateway, and the gateway's 
 WeChat text (buttons as numbered options). What does not fit the passive reply (too long, or the
 bot was too slow) goes out afterwards through the customer-service message API.
 
-In-memory state (retries already seen, the options last shown) is per process: run the webhook
-in one worker process.
+Every POST must be fresh: its signed ``timestamp`` within ``wechat_replay_window`` seconds of our
+clock, and its signed ``(timestamp, nonce)`` not seen before (the URL signature covers only token,
+timestamp and nonce, so a captured URL could otherwise be replayed with any body as any openid).
+With ``WECHAT_AES_KEY`` set only encrypted messages with a valid ``msg_signature`` are taken.
+
+In-memory state (retries already seen, the options last shown, the nonces of the replay window)
+is per process: run the webhook in one worker process. Several workers would each remember only
+their own nonces, so a replay sent to another worker would pass; they would need a shared store
+(Redis, say, which the app does not use today).
 """
 
 from __future__ import annotations
@@ -422,6 +429,14 @@ def _signed(token: str, signature: str, timestamp: str, nonce: str) -> bool:
     return hmac.compare_digest(_signature(token, timestamp, nonce).encode(), signature.encode("utf-8"))
 
 
+def _fresh(timestamp: str, window: float) -> bool:
+    """Whether WeChat's signed timestamp (Unix seconds) is within ``window`` seconds of our clock."""
+    try:
+        return abs(time.time() - int(timestamp)) <= window
+    except ValueError:
+        return False
+
+
 def _text(content: str, status: int) -> PlainTextResponse:
     return PlainTextResponse(content, status_code=status)
 
@@ -438,7 +453,8 @@ def wechat_router(
     """The ``/wechat`` webhook: GET answers WeChat's server check, POST takes citizen messages.
 
     Args:
-        settings: ``wechat_token`` (required), ``wechat_aes_key`` + ``wechat_app_id`` (safe mode),
+        settings: ``wechat_token`` (required), ``wechat_aes_key`` + ``wechat_app_id`` (safe mode, then
+            required), ``wechat_replay_window`` (seconds a signed URL is accepted),
             ``wechat_app_secret`` + ``wechat_api_base_url`` (late and overflow replies).
         gateway: where citizen texts go.
         sender: customer-service sender; built from ``settings`` when the app secret is set.
@@ -460,6 +476,9 @@ def wechat_router(
     if sender is None and settings.wechat_app_id and settings.wechat_app_secret:
         sender = WeChatSender.from_settings(settings)
     conversation = WeChatConversation(gateway, sender, reply_timeout, menu, deliveries=deliveries)
+    window = settings.wechat_replay_window
+    # A URL stays acceptable while its timestamp is within the window: at most 2 * window seconds.
+    nonces = TtlCache(ttl=2 * window, max_items=100_000)
     router = APIRouter()
 
     @router.get("/wechat")
@@ -484,7 +503,13 @@ def wechat_router(
         if not _signed(token, signature, timestamp, nonce):
             log_event(logger, "wechat_bad_signature", "wx:?", method="POST")
             return _text(BAD_SIGNATURE, 403)
+        if not _fresh(timestamp, window):
+            log_event(logger, "wechat_stale", "wx:?")
+            return _text(BAD_SIGNATURE, 403)
         safe_mode = (q.get("encrypt_type") or "raw").lower() == "aes"
+        if crypto is not None and not safe_mode:  # plaintext would carry a body nobody signed
+            log_event(logger, "wechat_plaintext_refused", "wx:?")
+            return _text(BAD_SIGNATURE, 403)
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _text(BAD_REQUEST, 400)
@@ -502,6 +527,11 @@ def wechat_router(
                 xml = crypto.decrypt_message(body, msg_signature, timestamp, nonce)
             else:
                 xml = body
+            # Signed and fresh: a (timestamp, nonce) seen before is a replay. "success" rather than
+            # an error, in case WeChat itself retries with the same URL: either way nothing is handled.
+            if not nonces.add((timestamp, nonce)):
+                log_event(logger, "wechat_replay", "wx:?")
+                return _text(SUCCESS, 200)
             message = parse_message(xml)
             if message is None:
                 return _text(BAD_REQUEST, 400)
