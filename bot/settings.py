@@ -49,6 +49,9 @@ class Settings:
     handoff_check_seconds: float = field(default_factory=lambda: float(_env("HANDOFF_CHECK_SECONDS", "30")))
     # Console cookies get the Secure flag (set when the console is served over HTTPS).
     console_secure_cookie: bool = field(default_factory=lambda: _env("CONSOLE_SECURE_COOKIE", "0") == "1")
+    # Key of the HMAC that signs web chat ids in their cookie (unset: a random key per process, ids then
+    # do not survive a restart). Any long random string, the same for every web worker.
+    web_secret: str = field(default_factory=lambda: _env("WEB_SECRET", ""))
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
     serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))
