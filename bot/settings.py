@@ -52,6 +52,14 @@ class Settings:
     # Key of the HMAC that signs web chat ids in their cookie (unset: a random key per process, ids then
     # do not survive a restart). Any long random string, the same for every web worker.
     web_secret: str = field(default_factory=lambda: _env("WEB_SECRET", ""))
+    # Reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", ""))
+    # Messages a minute from one client address (0: no limit), on top of the limit per sender id. WeChat
+    # posts from its own servers, shared by all of its users: its limit must stay far above the peak.
+    web_ip_messages_per_minute: int = field(default_factory=lambda: int(_env("WEB_IP_MESSAGES_PER_MINUTE", "60")))
+    wechat_ip_messages_per_minute: int = field(
+        default_factory=lambda: int(_env("WECHAT_IP_MESSAGES_PER_MINUTE", "600"))
+    )
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
     serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))

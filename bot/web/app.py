@@ -36,10 +36,11 @@ from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.retrieval.embedding import Embedder
 from bot.services.accounts import Accounts
-from bot.services.gateway import TRY_LATER, Gateway
+from bot.services.gateway import TRY_LATER, Gateway, RateLimit
 from bot.services.handoff import Handoff
 from bot.settings import Settings
 from bot.web.console.pages import install_console
+from bot.web.limits import TOO_LARGE, BodyLimit, client_address, trusted_networks
 from bot.web.staff import MAX_ID, parse_tokens, staff_router
 
 logger = logging.getLogger("bot.web")
@@ -51,7 +52,7 @@ BASELINE_HEADERS = {
 }
 BAD_REQUEST = "请求格式不正确，请刷新页面后重试。"
 #: What the framework's own errors say (its English ``detail`` is not for citizens).
-FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: "没有这个页面。", 405: "不支持这种请求方式。", 413: "请求内容太大。"}
+FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: "没有这个页面。", 405: "不支持这种请求方式。", 413: TOO_LARGE}
 UNSAVABLE = "填写的内容无法保存（含有空字符，或者太长），请修改后重试。"
 STORAGE_DOWN = "数据库暂时无法访问，请稍后再试。已经保存的内容不会丢失。"
 NO_CONVERSATION = "还没有开始对话。"
@@ -104,7 +105,10 @@ def create_app(
 ) -> FastAPI:
     """The web app over the given adapters (``composition.build_web_app`` passes the real ones, tests fakes).
     ``embedder_factory`` gives the console's FAQ pages the embedding model, loaded on first use."""
-    gateway = Gateway(rasa, handoff)
+    # One gateway per channel: each counts its own senders, and its own client addresses at its own rate
+    # (WeChat's come from WeChat's servers, shared by all of its users).
+    gateway = Gateway(rasa, handoff, address_limit=RateLimit.per_minute(settings.web_ip_messages_per_minute))
+    trusted = trusted_networks(settings.trusted_proxies)
     secret = web_secret(settings)
 
     async def watch_overdue() -> None:
@@ -128,7 +132,11 @@ def create_app(
     if settings.wechat_token:
         from bot.channels.wechat import wechat_router
 
-        app.include_router(wechat_router(settings, gateway, deliveries=handoff.store))
+        wechat = Gateway(rasa, handoff, address_limit=RateLimit.per_minute(settings.wechat_ip_messages_per_minute))
+        app.include_router(wechat_router(settings, wechat, deliveries=handoff.store))
+
+    # Inside the headers below, so that a 413 carries them too; answered as any error (the console's as a page).
+    app.add_middleware(BodyLimit, refuse=lambda scope: _error(Request(scope), 413, TOO_LARGE))
 
     @app.middleware("http")
     async def _baseline_headers(request: Request, call_next):
@@ -211,7 +219,7 @@ def create_app(
     async def chat(message: ChatIn, request: Request) -> Response:
         sender = issued_sender(request, message.sender) or f"web:{uuid.uuid4()}"
         try:
-            replies = await gateway.handle(sender, message.message)
+            replies = await gateway.handle(sender, message.message, client_address(request, trusted))
         except RasaUnavailable as exc:
             log_event(logger, "rasa_unavailable", sender, error=str(exc))
             body = {"sender": sender, "messages": [{"text": TRY_LATER, "buttons": []}]}

@@ -103,10 +103,12 @@ class FakeGateway:
         self.delay = delay
         self.error = error
         self.calls: list[tuple[str, str]] = []
+        self.addresses: list[str | None] = []
         self.finished = 0
 
-    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
+    async def handle(self, sender_id: str, text: str, address: str | None = None) -> list[BotMessage]:
         self.calls.append((sender_id, text))
+        self.addresses.append(address)
         if self.delay:
             await asyncio.sleep(self.delay)
         self.finished += 1
@@ -256,6 +258,7 @@ async def test_text_goes_through_the_gateway_and_the_reply_is_passive(server_for
     server = server_for(gateway)
     reply = reply_of(await server.post(text_xml("老板拖欠工资怎么办")))
     assert gateway.calls == [(SENDER, "老板拖欠工资怎么办")]
+    assert gateway.addresses == ["127.0.0.1"]  # where it came from, for the gateway's limit per address
     assert reply["MsgType"] == "text"
     assert reply["Content"] == "可以先与单位协商，协商不成可申请劳动仲裁。"
     assert reply["ToUserName"] == OPENID and reply["FromUserName"] == ACCOUNT

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import xmltodict
 from fastapi.testclient import TestClient
 
 from bot.errors import StorageUnavailableError
 from bot.services.accounts import Accounts
+from bot.services.gateway import TOO_FAST
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings
 from bot.storage.memory import InMemoryCaseStore
 from bot.storage.sql import make_engine
 from bot.web.app import SENDER_COOKIE, create_app
+from bot.web.limits import TOO_LARGE
 from tests.fakes.rasa import FakeRasa
+from tests.unit.channels.test_wechat import TOKEN, message_xml, signed_query
 
 SECRET = "web-secret-for-the-tests"
 
@@ -149,3 +153,96 @@ def test_ending_the_conversation_issues_a_new_id():
     assert c.post("/api/chat", json={"message": "你好"}).json()["sender"] == new
     set_sender_cookie(c, old_cookie)  # the old cookie itself stays valid where it was kept
     assert c.get("/api/chat/history").status_code == 200
+
+
+# -- limits per client address and per request body (audit #14) ------------------------------------
+
+
+def say(c: TestClient, text: str = "你好", **headers) -> str:
+    """One message as a new citizen would send it (a sender id costs nothing: a fresh one each time)."""
+    c.cookies.clear()
+    return c.post("/api/chat", json={"message": text}, headers=headers).json()["messages"][0]["text"]
+
+
+def test_one_address_is_limited_whatever_sender_ids_it_uses():
+    rasa = FakeRasa()
+    c = client(rasa, web_ip_messages_per_minute=3)
+    answers = [say(c, f"第{n}条") for n in range(5)]
+    assert answers[:3] == ["您好"] * 3 and answers[3:] == [TOO_FAST] * 2
+    assert [text for _, text in rasa.seen] == ["第0条", "第1条", "第2条"]
+
+
+def test_forwarded_for_names_the_client_only_behind_a_trusted_proxy():
+    app = app_for(FakeRasa(), web_ip_messages_per_minute=2, trusted_proxies="10.0.0.0/24")
+    proxy = TestClient(app, client=("10.0.0.5", 40000))
+    # behind the proxy each citizen has an allowance of their own, whatever they write in front of theirs
+    answers = [say(proxy, **{"x-forwarded-for": f"6.6.6.6, 198.51.100.{n}"}) for n in (1, 1, 2, 2)]
+    assert TOO_FAST not in answers
+    assert say(proxy, **{"x-forwarded-for": "198.51.100.1"}) == TOO_FAST
+    # a client that is not a trusted proxy cannot choose its address
+    direct = TestClient(app, client=("203.0.113.9", 40000))
+    answers = [say(direct, **{"x-forwarded-for": f"198.51.100.{n}"}) for n in (7, 8, 9)]
+    assert answers[:2] == ["您好"] * 2 and answers[2] == TOO_FAST
+    # nor can an IPv6 client by moving around its /64
+    answers = [say(TestClient(app, client=(f"2001:db8:1:2::{n}", 40000))) for n in (1, 2, 3)]
+    assert answers[2] == TOO_FAST
+
+
+def test_the_wechat_webhook_limits_one_address_too():
+    rasa = FakeRasa()
+    c = client(rasa, wechat_token=TOKEN, wechat_ip_messages_per_minute=2)
+    replies = [
+        xmltodict.parse(
+            c.post(
+                "/wechat", params=signed_query(), content=message_xml("text", {"Content": "你好"}, openid=f"o{n:027d}")
+            ).text
+        )["xml"]["Content"]
+        for n in range(3)
+    ]
+    assert TOO_FAST not in replies[:2] and replies[2] == TOO_FAST and len(rasa.seen) == 2
+
+
+def test_a_body_over_64_kib_is_refused_on_every_route():
+    rasa = FakeRasa()
+    c = client(rasa, wechat_token=TOKEN)
+    three_mb = b"x" * (3 * 1024 * 1024)
+    for method, path in (("POST", "/api/chat"), ("POST", "/wechat"), ("POST", "/console/login"), ("GET", "/chat")):
+        response = c.request(method, path, content=three_mb, headers={"content-type": "application/json"})
+        assert response.status_code == 413 and TOO_LARGE in response.text, path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-type"].startswith("text/html" if "console" in path else "application/json")
+    assert rasa.seen == []
+    assert c.post("/api/chat", json={"message": "你好", "padding": "x" * 60_000}).status_code == 200  # under it
+
+
+async def test_a_body_sent_in_chunks_is_refused_before_it_is_read_whole():
+    """No Content-Length (chunked): the limit counts the bytes as they arrive and stops at 64 KiB."""
+    rasa = FakeRasa()
+    app = app_for(rasa)
+    chunk, pulled, sent = b"x" * 16_384, [], []
+
+    async def receive():
+        pulled.append(len(chunk))
+        return {"type": "http.request", "body": chunk, "more_body": len(pulled) < 192}  # 3 MB in all
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/chat",
+        "raw_path": b"/api/chat",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        "client": ("192.0.2.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert sum(pulled) <= 64 * 1024 + len(chunk) and rasa.seen == []
+    assert TOO_LARGE in b"".join(m.get("body", b"") for m in sent[1:]).decode()

@@ -26,6 +26,7 @@ from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings
 from bot.storage.sql import SqlCaseStore
 from bot.web.app import SENDER_COOKIE, UNSAVABLE, create_app, signed_sender
+from bot.web.limits import MAX_BODY_BYTES
 from tests.support.fuzz import (
     CONTENT_TYPES,
     FUZZ,
@@ -55,7 +56,11 @@ def web(module_engine: Engine, tmp_path_factory):
     store, rasa = SqlCaseStore(module_engine), FuzzRasa()
     handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
     settings = Settings(
-        data_dir=root, models_dir=root / "models", staff_tokens=f"alice:{STAFF_TOKEN}", web_secret=WEB_SECRET
+        data_dir=root,
+        models_dir=root / "models",
+        staff_tokens=f"alice:{STAFF_TOKEN}",
+        web_secret=WEB_SECRET,
+        web_ip_messages_per_minute=0,  # every example comes from the one test client
     )
     client = TestClient(create_app(settings, rasa=rasa, handoff=handoff, accounts=Accounts(module_engine)))
     client.rasa, client.store, client.postgres = rasa, store, module_engine.dialect.name == "postgresql"
@@ -98,8 +103,9 @@ CHAT_BODIES = st.one_of(
 
 def check_chat(web, response, body, seen_before: int, sender: str | None) -> None:
     no_trace(response)
-    assert response.status_code in (200, 400, 403), response.text[:300]
-    if response.status_code in (400, 403):
+    assert response.status_code in (200, 400, 403, 413), response.text[:300]
+    assert (response.status_code == 413) == (len(dumps(body)) > MAX_BODY_BYTES)
+    if response.status_code in (400, 403, 413):
         json_error(response)
         assert len(web.rasa.seen) == seen_before  # nothing half-parsed (or for a forged id) reached the bot
     claimed = body.get("sender") if isinstance(body, dict) else None
@@ -150,7 +156,8 @@ def test_chat_any_bytes_and_content_type_never_crash(web, body, content_type):
     seen = len(web.rasa.seen)
     response = web.post("/api/chat", content=body, headers={"content-type": content_type})
     no_trace(response)
-    assert response.status_code in (200, 400, 403)  # 403: a body that happens to claim a sender id
+    assert response.status_code in (200, 400, 403, 413)  # 403: a body that happens to claim a sender id
+    assert (response.status_code == 413) == (len(body) > MAX_BODY_BYTES)
     if response.status_code != 200:
         json_error(response)
         assert len(web.rasa.seen) == seen
@@ -330,4 +337,4 @@ def test_a_staff_reply_reaches_the_citizen_exactly_or_is_refused(web, text):
         polled = web.get("/api/chat/updates").json()["messages"]
         assert polled[-1]["text"] == text.strip()
     else:  # nothing (and nothing empty) goes to the citizen
-        assert response.status_code == 400 and outbox == []
+        assert response.status_code in (400, 413) and outbox == []
