@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -65,6 +66,8 @@ MAX_TEXT_BYTES = 2048  # WeChat's limit for one text message (passive or custome
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid / malformed / expired access token
 SUBSCRIBE_EVENTS = frozenset({"subscribe", "subscribe_scan"})  # scanning a QR code to follow is a follow too
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
+#: An openid or an account id (gh_…): both are echoed into the reply's XML, so nothing else is taken.
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ChatGateway(Protocol):
@@ -536,7 +539,7 @@ def wechat_router(
                 log_event(logger, "wechat_replay", "wx:?")
                 return _text(SUCCESS, 200)
             message = parse_message(xml)
-            if message is None:
+            if message is None or not all(ACCOUNT_ID.fullmatch(m or "") for m in (message.source, message.target)):
                 return _text(BAD_REQUEST, 400)
         except (InvalidSignatureException, InvalidAppIdException):
             log_event(logger, "wechat_bad_signature", "wx:?", method="POST", encrypted=True)

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from wechatpy.crypto import WeChatCrypto
 
 from bot.channels.wechat import (
+    BAD_REQUEST,
     MAX_TEXT_BYTES,
     SUCCESS,
     TEXT_ONLY,
@@ -332,6 +333,18 @@ async def test_post_with_a_body_that_is_not_wechat_xml_is_a_bad_request(server_f
         response = await server.post(body)
         assert response.status_code == 400
         assert "Traceback" not in response.text
+    assert gateway.calls == []
+
+
+@pytest.mark.parametrize("field", ["FromUserName", "ToUserName"])
+async def test_a_message_with_a_malformed_account_or_openid_is_refused(server_for, field):
+    """Both are echoed into the reply's XML: "]]>" in one would end its CDATA section there."""
+    gateway = FakeGateway()
+    server = server_for(gateway)
+    xml = text_xml("你好").replace(OPENID if field == "FromUserName" else ACCOUNT, "]]><Content>x</Content>")
+    for body in (xml, re.sub(f"<{field}>.*?</{field}>", "", xml)):
+        response = await server.post(body)
+        assert response.status_code == 400 and response.text == BAD_REQUEST
     assert gateway.calls == []
 
 
