@@ -51,6 +51,17 @@ class Settings:
     # Console cookies get the Secure flag (on by default; browsers keep Secure cookies on http://localhost
     # too). "0" turns it off for plain-HTTP development on another address.
     console_secure_cookie: bool = field(default_factory=lambda: _env("CONSOLE_SECURE_COOKIE", "1") != "0")
+    # Key of the HMAC that signs web chat ids in their cookie (unset: a random key per process, ids then
+    # do not survive a restart). Any long random string, the same for every web worker.
+    web_secret: str = field(default_factory=lambda: _env("WEB_SECRET", ""))
+    # Reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", ""))
+    # Messages a minute from one client address (0: no limit), on top of the limit per sender id. WeChat
+    # posts from its own servers, shared by all of its users: its limit must stay far above the peak.
+    web_ip_messages_per_minute: int = field(default_factory=lambda: int(_env("WEB_IP_MESSAGES_PER_MINUTE", "60")))
+    wechat_ip_messages_per_minute: int = field(
+        default_factory=lambda: int(_env("WECHAT_IP_MESSAGES_PER_MINUTE", "600"))
+    )
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
     serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))
@@ -66,6 +77,8 @@ class Settings:
     wechat_app_id: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_ID", ""))
     wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_SECRET", ""))
     wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WECHAT_AES_KEY", ""))
+    # Seconds a signed WeChat callback URL is accepted either side of our clock (replays are refused).
+    wechat_replay_window: int = field(default_factory=lambda: int(_env("WECHAT_REPLAY_WINDOW", "300")))
     wechat_api_base_url: str = field(
         default_factory=lambda: os.environ.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/cgi-bin/")
     )

@@ -6,8 +6,15 @@ a message becomes ``(f"wx:{openid}", text)`` for the gateway, and the gateway's 
 WeChat text (buttons as numbered options). What does not fit the passive reply (too long, or the
 bot was too slow) goes out afterwards through the customer-service message API.
 
-In-memory state (retries already seen, the options last shown) is per process: run the webhook
-in one worker process.
+Every POST must be fresh: its signed ``timestamp`` within ``wechat_replay_window`` seconds of our
+clock, and its signed ``(timestamp, nonce)`` not seen before (the URL signature covers only token,
+timestamp and nonce, so a captured URL could otherwise be replayed with any body as any openid).
+With ``WECHAT_AES_KEY`` set only encrypted messages with a valid ``msg_signature`` are taken.
+
+In-memory state (retries already seen, the options last shown, the nonces of the replay window)
+is per process: run the webhook in one worker process. Several workers would each remember only
+their own nonces, so a replay sent to another worker would pass; they would need a shared store
+(Redis, say, which the app does not use today).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -37,6 +45,7 @@ from bot.rasa_client import BotMessage, RasaUnavailable
 from bot.services.gateway import TRY_LATER
 from bot.services.outbound import DeliveryError
 from bot.settings import Settings
+from bot.web.limits import MAX_BODY_BYTES, client_address, trusted_networks
 
 logger = logging.getLogger("bot.channels.wechat")
 
@@ -54,15 +63,16 @@ BAD_SIGNATURE = "签名校验失败。"
 BAD_REQUEST = "请求不完整或格式不正确。"
 
 MAX_TEXT_BYTES = 2048  # WeChat's limit for one text message (passive or customer-service), UTF-8 bytes
-MAX_BODY_BYTES = 64 * 1024  # a WeChat callback is a few hundred bytes
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid / malformed / expired access token
 SUBSCRIBE_EVENTS = frozenset({"subscribe", "subscribe_scan"})  # scanning a QR code to follow is a follow too
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
+#: An openid or an account id (gh_…): both are echoed into the reply's XML, so nothing else is taken.
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ChatGateway(Protocol):
-    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
-        """The replies to one citizen message; may raise RasaUnavailable."""
+    async def handle(self, sender_id: str, text: str, address: str | None = None) -> list[BotMessage]:
+        """The replies to one citizen message (``address``: where it came from); may raise RasaUnavailable."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,8 +311,10 @@ class WeChatConversation:
         self.options = TtlCache(ttl=1800, max_items=20_000, clock=clock)
         self._background: set[asyncio.Task] = set()
 
-    async def answer(self, message: Any) -> tuple[str, list[str]]:
-        """The passive reply to one parsed WeChat message (``SUCCESS`` for none) and texts to send after it."""
+    async def answer(self, message: Any, address: str | None = None) -> tuple[str, list[str]]:
+        """The passive reply to one parsed WeChat message (``SUCCESS`` for none) and texts to send after it.
+
+        ``address``: the client address it came from (WeChat's server), for the gateway's limits."""
         sender_id = f"wx:{message.source}"
         kind = message.event if message.type == "event" else message.type
         key = _retry_key(message)
@@ -313,23 +325,23 @@ class WeChatConversation:
             return SUCCESS, []
         log_event(logger, "wechat_in", sender_id, kind=kind)
         try:
-            return await self._answer(message, sender_id)
+            return await self._answer(message, sender_id, address)
         finally:
             mark_delivered(self.deliveries, key)
 
-    async def _answer(self, message: Any, sender_id: str) -> tuple[str, list[str]]:
+    async def _answer(self, message: Any, sender_id: str, address: str | None) -> tuple[str, list[str]]:
         if message.type == "text":
-            return await self._converse(sender_id, self._choice(sender_id, message.content or ""))
+            return await self._converse(sender_id, self._choice(sender_id, message.content or ""), address)
         if message.type == "voice":
             recognition = (message.recognition or "").strip()
             if not recognition:
                 return VOICE_NOT_RECOGNISED, []
-            return await self._converse(sender_id, self._choice(sender_id, recognition))
+            return await self._converse(sender_id, self._choice(sender_id, recognition), address)
         if message.type == "event":
             if message.event in SUBSCRIBE_EVENTS:
-                return await self._converse(sender_id, WELCOME_TEXT)
+                return await self._converse(sender_id, WELCOME_TEXT, address)
             if message.event == "click":
-                return await self._converse(sender_id, self.menu.get(message.key or "", WELCOME_TEXT))
+                return await self._converse(sender_id, self.menu.get(message.key or "", WELCOME_TEXT), address)
             return SUCCESS, []  # unsubscribe, menu links, location reports, template receipts …
         # image, video, shortvideo, location, link, and anything newer WeChat may add
         return TEXT_ONLY, []
@@ -344,9 +356,9 @@ class WeChatConversation:
                 return options[int(number) - 1]
         return text
 
-    async def _converse(self, sender_id: str, text: str) -> tuple[str, list[str]]:
+    async def _converse(self, sender_id: str, text: str, address: str | None) -> tuple[str, list[str]]:
         started = time.monotonic()
-        work = asyncio.ensure_future(self._ask(sender_id, text))
+        work = asyncio.ensure_future(self._ask(sender_id, text, address))
         try:
             # shield: on time-out only the waiting stops; the conversation itself goes on.
             replies = await asyncio.wait_for(asyncio.shield(work), self.reply_timeout)
@@ -358,10 +370,10 @@ class WeChatConversation:
         log_event(logger, "wechat_reply", sender_id, texts=len(texts), ms=int((time.monotonic() - started) * 1000))
         return (texts[0], texts[1:]) if texts else (SUCCESS, [])
 
-    async def _ask(self, sender_id: str, text: str) -> list[BotMessage]:
+    async def _ask(self, sender_id: str, text: str, address: str | None) -> list[BotMessage]:
         """The gateway's replies; never raises (the one place this channel turns errors into a reply)."""
         try:
-            return await self.gateway.handle(sender_id, text)
+            return await self.gateway.handle(sender_id, text, address)
         except RasaUnavailable:
             log_event(logger, "rasa_unavailable", sender_id, channel="wx")
         except Exception as exc:  # noqa: BLE001 - a citizen must get an answer, never a trace
@@ -422,6 +434,14 @@ def _signed(token: str, signature: str, timestamp: str, nonce: str) -> bool:
     return hmac.compare_digest(_signature(token, timestamp, nonce).encode(), signature.encode("utf-8"))
 
 
+def _fresh(timestamp: str, window: float) -> bool:
+    """Whether WeChat's signed timestamp (Unix seconds) is within ``window`` seconds of our clock."""
+    try:
+        return abs(time.time() - int(timestamp)) <= window
+    except ValueError:
+        return False
+
+
 def _text(content: str, status: int) -> PlainTextResponse:
     return PlainTextResponse(content, status_code=status)
 
@@ -438,9 +458,10 @@ def wechat_router(
     """The ``/wechat`` webhook: GET answers WeChat's server check, POST takes citizen messages.
 
     Args:
-        settings: ``wechat_token`` (required), ``wechat_aes_key`` + ``wechat_app_id`` (safe mode),
+        settings: ``wechat_token`` (required), ``wechat_aes_key`` + ``wechat_app_id`` (safe mode, then
+            required), ``wechat_replay_window`` (seconds a signed URL is accepted),
             ``wechat_app_secret`` + ``wechat_api_base_url`` (late and overflow replies).
-        gateway: where citizen texts go.
+        gateway: where citizen texts go (with the client address: WeChat's server, shared by all its users).
         sender: customer-service sender; built from ``settings`` when the app secret is set.
         reply_timeout: seconds to wait for the bot before answering ``success`` and replying later.
         menu: custom-menu CLICK keys -> the text they stand for (default ``MENU_TEXTS``).
@@ -460,6 +481,10 @@ def wechat_router(
     if sender is None and settings.wechat_app_id and settings.wechat_app_secret:
         sender = WeChatSender.from_settings(settings)
     conversation = WeChatConversation(gateway, sender, reply_timeout, menu, deliveries=deliveries)
+    trusted = trusted_networks(settings.trusted_proxies)
+    window = settings.wechat_replay_window
+    # A URL stays acceptable while its timestamp is within the window: at most 2 * window seconds.
+    nonces = TtlCache(ttl=2 * window, max_items=100_000)
     router = APIRouter()
 
     @router.get("/wechat")
@@ -484,7 +509,13 @@ def wechat_router(
         if not _signed(token, signature, timestamp, nonce):
             log_event(logger, "wechat_bad_signature", "wx:?", method="POST")
             return _text(BAD_SIGNATURE, 403)
+        if not _fresh(timestamp, window):
+            log_event(logger, "wechat_stale", "wx:?")
+            return _text(BAD_SIGNATURE, 403)
         safe_mode = (q.get("encrypt_type") or "raw").lower() == "aes"
+        if crypto is not None and not safe_mode:  # plaintext would carry a body nobody signed
+            log_event(logger, "wechat_plaintext_refused", "wx:?")
+            return _text(BAD_SIGNATURE, 403)
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _text(BAD_REQUEST, 400)
@@ -502,8 +533,13 @@ def wechat_router(
                 xml = crypto.decrypt_message(body, msg_signature, timestamp, nonce)
             else:
                 xml = body
+            # Signed and fresh: a (timestamp, nonce) seen before is a replay. "success" rather than
+            # an error, in case WeChat itself retries with the same URL: either way nothing is handled.
+            if not nonces.add((timestamp, nonce)):
+                log_event(logger, "wechat_replay", "wx:?")
+                return _text(SUCCESS, 200)
             message = parse_message(xml)
-            if message is None:
+            if message is None or not all(ACCOUNT_ID.fullmatch(m or "") for m in (message.source, message.target)):
                 return _text(BAD_REQUEST, 400)
         except (InvalidSignatureException, InvalidAppIdException):
             log_event(logger, "wechat_bad_signature", "wx:?", method="POST", encrypted=True)
@@ -514,7 +550,7 @@ def wechat_router(
 
         sender_id = f"wx:{message.source}"
         try:
-            reply, later = await conversation.answer(message)
+            reply, later = await conversation.answer(message, client_address(request, trusted))
         except Exception as exc:  # noqa: BLE001 - answer() should not raise; if it does, no trace leaks
             log_event(logger, "wechat_error", sender_id, error=type(exc).__name__)
             reply, later = TRY_LATER, []

@@ -26,7 +26,8 @@ MENU_PAYLOADS = frozenset({"/greet", *PAYLOAD_TITLES})
 
 
 class RateLimit:
-    """Per-sender token bucket: ``burst`` messages at once, then one every ``every`` seconds.
+    """Per-key token bucket (a sender id, a client address): ``burst`` messages at once, then one every
+    ``every`` seconds.
 
     It protects the bot (and staff) from floods; a citizen typing normally never meets it.
     """
@@ -35,12 +36,17 @@ class RateLimit:
         self.burst, self.every, self._clock, self._max = burst, every, clock, max_senders
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def allow(self, sender_id: str) -> bool:
+    @classmethod
+    def per_minute(cls, messages: int) -> RateLimit | None:
+        """``messages`` a minute, all of them at once if need be; None (no limit) for 0."""
+        return cls(burst=messages, every=60.0 / messages) if messages > 0 else None
+
+    def allow(self, key: str) -> bool:
         now = self._clock()
-        tokens, last = self._buckets.pop(sender_id, (float(self.burst), now))
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) / self.every)
         allowed = tokens >= 1.0
-        self._buckets[sender_id] = (tokens - 1.0 if allowed else tokens, now)
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
         return allowed
@@ -74,25 +80,33 @@ def as_text(text: str) -> str:
 
 
 class Gateway:
+    """Limits per sender id and, for channels that know it, per client address (sender ids cost
+    nothing to change on the web; ``address_limit`` None: none)."""
+
     def __init__(
         self,
         rasa: RasaClient,
         handoff: Handoff | None = None,
         limit: RateLimit | None = None,
         offered: OfferedPayloads | None = None,
+        address_limit: RateLimit | None = None,
     ) -> None:
         self.rasa = rasa
         self.handoff = handoff
         self.limit = limit or RateLimit()
         self.offered = offered or OfferedPayloads()
+        self.address_limit = address_limit
 
-    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
+    async def handle(self, sender_id: str, text: str, address: str | None = None) -> list[BotMessage]:
         """The replies to one citizen message (possibly none while a person has the conversation).
+
+        ``address``: the client's network address, when the channel knows it.
 
         Raises:
             RasaUnavailable: the bot could not be reached; channels answer with ``TRY_LATER``.
         """
-        if not self.limit.allow(sender_id):
+        limited = self.address_limit is not None and address is not None and not self.address_limit.allow(address)
+        if limited or not self.limit.allow(sender_id):
             return [BotMessage(TOO_FAST)]
         text = text.strip()
         if not text:

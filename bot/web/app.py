@@ -1,13 +1,24 @@
 """FastAPI application factory: web chat, WeChat webhook, staff API, health.
 
 Errors are translated here, once: no trace reaches a browser.
+
+Web chat identity: the server issues the sender id (``web:<uuid>``) on first contact, in an
+HttpOnly, SameSite=Strict cookie that holds the id and its HMAC (key: ``LEGAL_TRIAGE_WEB_SECRET``).
+A cookie rather than a token the page stores: script on the page never sees it (nothing for an
+injected script to steal), and it never appears in a URL (so not in proxy logs or the history).
+The chat routes refuse a forged or unsigned id; the page's "结束并清除" ends the conversation on
+the device (``POST /api/chat/end``: a fresh id replaces the cookie).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import re
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -15,7 +26,7 @@ from importlib import resources
 import httpx
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,10 +36,11 @@ from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.retrieval.embedding import Embedder
 from bot.services.accounts import Accounts
-from bot.services.gateway import TRY_LATER, Gateway
+from bot.services.gateway import TRY_LATER, Gateway, RateLimit
 from bot.services.handoff import Handoff
 from bot.settings import Settings
 from bot.web.console.pages import install_console
+from bot.web.limits import TOO_LARGE, BodyLimit, client_address, trusted_networks
 from bot.web.staff import MAX_ID, parse_tokens, staff_router
 
 logger = logging.getLogger("bot.web")
@@ -40,9 +52,15 @@ BASELINE_HEADERS = {
 }
 BAD_REQUEST = "请求格式不正确，请刷新页面后重试。"
 #: What the framework's own errors say (its English ``detail`` is not for citizens).
-FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: "没有这个页面。", 405: "不支持这种请求方式。", 413: "请求内容太大。"}
+FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: "没有这个页面。", 405: "不支持这种请求方式。", 413: TOO_LARGE}
 UNSAVABLE = "填写的内容无法保存（含有空字符，或者太长），请修改后重试。"
 STORAGE_DOWN = "数据库暂时无法访问，请稍后再试。已经保存的内容不会丢失。"
+NO_CONVERSATION = "还没有开始对话。"
+NOT_THIS_DEVICE = "无法确认这是本设备上的对话，请刷新页面，开始新的对话。"
+
+SENDER_COOKIE = "lt_sender"
+SENDER_COOKIE_DAYS = 30  # renewed by every message
+_WEB_SENDER = re.compile(r"web:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class ChatIn(BaseModel):
@@ -50,12 +68,31 @@ class ChatIn(BaseModel):
     message: str = Field(default="", max_length=MAX_MESSAGE_CHARS * 5)
 
 
-def _sender_id(raw: str) -> str:
-    """Web senders are ``web:<uuid>``; anything else gets a fresh id."""
-    try:
-        return f"web:{uuid.UUID(raw.removeprefix('web:'))}"
-    except ValueError:
-        return f"web:{uuid.uuid4()}"
+def _mac(secret: bytes, sender_id: str) -> str:
+    return hmac.new(secret, sender_id.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_sender(secret: bytes, sender_id: str) -> str:
+    """The cookie value that proves a browser was issued ``sender_id``."""
+    return f"{sender_id}.{_mac(secret, sender_id)}"
+
+
+def verified_sender(secret: bytes, value: str) -> str | None:
+    """The sender id in a cookie value, if this server signed it; else None."""
+    sender_id, _, mac = value.rpartition(".")
+    if not _WEB_SENDER.fullmatch(sender_id):
+        return None
+    return sender_id if hmac.compare_digest(mac.encode(), _mac(secret, sender_id).encode()) else None
+
+
+def web_secret(settings: Settings) -> bytes:
+    if settings.web_secret:
+        return settings.web_secret.encode()
+    logger.warning(
+        "LEGAL_TRIAGE_WEB_SECRET is not set: web chat ids are signed with a random key, so they do not "
+        "survive a restart and are not shared by several web workers"
+    )
+    return secrets.token_bytes(32)
 
 
 def create_app(
@@ -68,7 +105,11 @@ def create_app(
 ) -> FastAPI:
     """The web app over the given adapters (``composition.build_web_app`` passes the real ones, tests fakes).
     ``embedder_factory`` gives the console's FAQ pages the embedding model, loaded on first use."""
-    gateway = Gateway(rasa, handoff)
+    # One gateway per channel: each counts its own senders, and its own client addresses at its own rate
+    # (WeChat's come from WeChat's servers, shared by all of its users).
+    gateway = Gateway(rasa, handoff, address_limit=RateLimit.per_minute(settings.web_ip_messages_per_minute))
+    trusted = trusted_networks(settings.trusted_proxies)
+    secret = web_secret(settings)
 
     async def watch_overdue() -> None:
         while True:
@@ -96,13 +137,19 @@ def create_app(
     if settings.wechat_token:
         from bot.channels.wechat import wechat_router
 
-        app.include_router(wechat_router(settings, gateway, deliveries=handoff.store))
+        wechat = Gateway(rasa, handoff, address_limit=RateLimit.per_minute(settings.wechat_ip_messages_per_minute))
+        app.include_router(wechat_router(settings, wechat, deliveries=handoff.store))
+
+    # Inside the headers below, so that a 413 carries them too; answered as any error (the console's as a page).
+    app.add_middleware(BodyLimit, refuse=lambda scope: _error(Request(scope), 413, TOO_LARGE))
 
     @app.middleware("http")
     async def _baseline_headers(request: Request, call_next):
         response = await call_next(request)
         for name, value in BASELINE_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.url.path.startswith("/api/chat"):  # a conversation: no shared or browser cache keeps it
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -143,27 +190,66 @@ def create_app(
     async def root() -> HTMLResponse:
         return HTMLResponse('<meta http-equiv="refresh" content="0; url=/chat">')
 
+    def issued_sender(request: Request, claimed: str | None = None) -> str | None:
+        """The sender id this server issued to the browser (None: none yet), or 403 for a forged one.
+
+        ``claimed``: the ``sender`` older pages sent along; it must be the cookie's id.
+        """
+        cookie = request.cookies.get(SENDER_COOKIE)
+        sender_id = verified_sender(secret, cookie) if cookie else None
+        if (cookie and sender_id is None) or (claimed and claimed != sender_id):
+            log_event(logger, "web_sender_refused", "web:?", path=request.url.path)
+            raise HTTPException(403, NOT_THIS_DEVICE)
+        return sender_id
+
+    def known_sender(request: Request, claimed: str | None) -> str:
+        sender_id = issued_sender(request, claimed)
+        if sender_id is None:
+            raise HTTPException(401, NO_CONVERSATION)
+        return sender_id
+
+    def with_sender(response: Response, request: Request, sender_id: str) -> Response:
+        response.set_cookie(
+            SENDER_COOKIE,
+            signed_sender(secret, sender_id),
+            max_age=SENDER_COOKIE_DAYS * 86_400,
+            path="/api/chat",
+            secure=settings.console_secure_cookie or request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
     @app.post("/api/chat")
-    async def chat(message: ChatIn) -> JSONResponse:
-        sender = _sender_id(message.sender)
+    async def chat(message: ChatIn, request: Request) -> Response:
+        sender = issued_sender(request, message.sender) or f"web:{uuid.uuid4()}"
         try:
-            replies = await gateway.handle(sender, message.message)
+            replies = await gateway.handle(sender, message.message, client_address(request, trusted))
         except RasaUnavailable as exc:
             log_event(logger, "rasa_unavailable", sender, error=str(exc))
-            return JSONResponse({"sender": sender, "messages": [{"text": TRY_LATER, "buttons": []}]}, status_code=503)
+            body = {"sender": sender, "messages": [{"text": TRY_LATER, "buttons": []}]}
+            return with_sender(JSONResponse(body, status_code=503), request, sender)
         escalation = handoff.open_for(sender)
-        return JSONResponse(
-            {
-                "sender": sender,
-                "messages": [m.as_dict() for m in replies],
-                "human": escalation.status if escalation else None,
-            }
-        )
+        body: dict[str, object] = {
+            "sender": sender,
+            "messages": [m.as_dict() for m in replies],
+            "human": escalation.status if escalation else None,
+        }
+        return with_sender(JSONResponse(body), request, sender)
+
+    @app.post("/api/chat/end")
+    async def end(request: Request) -> Response:
+        """End the conversation on this device (a shared phone, a kiosk): a fresh id replaces the cookie,
+        so what was said can no longer be read from here."""
+        sender = f"web:{uuid.uuid4()}"
+        return with_sender(JSONResponse({"sender": sender}), request, sender)
 
     @app.get("/api/chat/updates")
-    async def updates(sender: str, after: int = Query(0, ge=0, le=MAX_ID)) -> JSONResponse:
+    async def updates(
+        request: Request, sender: str | None = None, after: int = Query(0, ge=0, le=MAX_ID)
+    ) -> JSONResponse:
         """Messages from staff (and other notices) the page has not shown yet; the page polls this."""
-        sender_id = _sender_id(sender)
+        sender_id = known_sender(request, sender)
         escalation = handoff.open_for(sender_id)
         return JSONResponse(
             {
@@ -173,10 +259,10 @@ def create_app(
         )
 
     @app.get("/api/chat/history")
-    async def history(sender: str) -> JSONResponse:
+    async def history(request: Request, sender: str | None = None) -> JSONResponse:
         """The conversation so far (after a reload or a reconnect): the bot's side from Rasa's tracker,
         and the newest outbox id so that polling starts after what is already shown."""
-        sender_id = _sender_id(sender)
+        sender_id = known_sender(request, sender)
         try:
             lines = await rasa.transcript(sender_id)
         except RasaUnavailable:

@@ -21,12 +21,14 @@ class FakeGateway:
         self.delay = delay
         self.error = error
         self.calls: list[tuple[str, str]] = []
+        self.addresses: list[str | None] = []
         self.hold: dict[str, asyncio.Event] = {}
         self.fail: set[str] = set()
         self.finished = 0
 
-    async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
+    async def handle(self, sender_id: str, text: str, address: str | None = None) -> list[BotMessage]:
         self.calls.append((sender_id, text))
+        self.addresses.append(address)
         if text in self.hold:
             await self.hold[text].wait()
         if self.delay:

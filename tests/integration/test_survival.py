@@ -79,10 +79,11 @@ class Citizen:
 class WebCitizen(Citizen):
     def __init__(self, url: str, name: str, phone: str) -> None:
         super().__init__(name, phone)
-        self.url, self.sender = url, f"web:{uuid.uuid4()}"
+        self.url = url
+        self.browser = httpx.Client(timeout=90)  # keeps the sender cookie the web app issues
 
     def post(self, text: str) -> httpx.Response:
-        return httpx.post(f"{self.url}/api/chat", json={"sender": self.sender, "message": text}, timeout=90)
+        return self.browser.post(f"{self.url}/api/chat", json={"message": text})
 
     def deliver(self, text: str) -> str:
         response = self.post(text)

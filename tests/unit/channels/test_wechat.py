@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from wechatpy.crypto import WeChatCrypto
 
 from bot.channels.wechat import (
+    BAD_REQUEST,
     MAX_TEXT_BYTES,
     SUCCESS,
     TEXT_ONLY,
@@ -55,8 +56,9 @@ def sha1_signature(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
 
 
-def signed_query(token: str = TOKEN) -> dict[str, str]:
-    timestamp, nonce = str(int(time.time())), str(next(_nonces))
+def signed_query(token: str = TOKEN, age: int = 0) -> dict[str, str]:
+    """A URL as WeChat signs it, with a fresh nonce and a timestamp ``age`` seconds old."""
+    timestamp, nonce = str(int(time.time()) - age), str(next(_nonces))
     return {
         "signature": sha1_signature(token, timestamp, nonce),
         "timestamp": timestamp,
@@ -229,6 +231,7 @@ async def test_text_goes_through_the_gateway_and_the_reply_is_passive(server_for
     server = server_for(gateway)
     reply = reply_of(await server.post(text_xml("老板拖欠工资怎么办")))
     assert gateway.calls == [(SENDER, "老板拖欠工资怎么办")]
+    assert gateway.addresses == ["127.0.0.1"]  # where it came from, for the gateway's limit per address
     assert reply["MsgType"] == "text"
     assert reply["Content"] == "可以先与单位协商，协商不成可申请劳动仲裁。"
     assert reply["ToUserName"] == OPENID and reply["FromUserName"] == ACCOUNT
@@ -262,6 +265,39 @@ async def test_post_with_a_forged_signature_is_refused(server_for):
     assert gateway.calls == []
 
 
+async def test_a_captured_url_replayed_with_another_body_is_refused(server_for):
+    """The URL signature covers token, timestamp and nonce only: its second use, with a body naming
+    another openid, must not reach the bot."""
+    gateway = FakeGateway()
+    server = server_for(gateway)
+    captured = signed_query()
+    assert content_of(await server.post(text_xml("你好"), query=captured)) == "收到：你好"
+    forged = message_xml("text", {"Content": "转人工"}, openid="oSomeoneElse000000000000000")
+    replay = await server.post(forged, query=captured)
+    assert replay.status_code == 200 and replay.text == SUCCESS
+    assert gateway.calls == [(SENDER, "你好")]
+
+
+@pytest.mark.parametrize("age", [301, -301, 86_400])
+async def test_a_stale_or_future_timestamp_is_refused(server_for, age):
+    gateway = FakeGateway()
+    server = server_for(gateway)
+    response = await server.post(text_xml("你好"), query=signed_query(age=age))
+    assert response.status_code == 403 and gateway.calls == []
+    assert content_of(await server.post(text_xml("你好"), query=signed_query(age=age // 2 if age < 1000 else 0)))
+
+
+@pytest.mark.parametrize("encrypt_type", [None, "raw"])
+async def test_plaintext_is_refused_when_an_aes_key_is_set(server_for, encrypt_type):
+    gateway = FakeGateway()
+    server = server_for(gateway, aes=True)
+    query = signed_query() | ({"encrypt_type": encrypt_type} if encrypt_type else {})
+    response = await server.post(text_xml("转人工"), query=query)
+    assert response.status_code == 403 and gateway.calls == []
+    ok, _ = await server.post_encrypted(text_xml("你好"))  # the encrypted flow still works
+    assert server.decrypt(ok)["Content"] == "收到：你好"
+
+
 async def test_post_with_a_body_that_is_not_wechat_xml_is_a_bad_request(server_for):
     gateway = FakeGateway()
     server = server_for(gateway)
@@ -269,6 +305,18 @@ async def test_post_with_a_body_that_is_not_wechat_xml_is_a_bad_request(server_f
         response = await server.post(body)
         assert response.status_code == 400
         assert "Traceback" not in response.text
+    assert gateway.calls == []
+
+
+@pytest.mark.parametrize("field", ["FromUserName", "ToUserName"])
+async def test_a_message_with_a_malformed_account_or_openid_is_refused(server_for, field):
+    """Both are echoed into the reply's XML: "]]>" in one would end its CDATA section there."""
+    gateway = FakeGateway()
+    server = server_for(gateway)
+    xml = text_xml("你好").replace(OPENID if field == "FromUserName" else ACCOUNT, "]]><Content>x</Content>")
+    for body in (xml, re.sub(f"<{field}>.*?</{field}>", "", xml)):
+        response = await server.post(body)
+        assert response.status_code == 400 and response.text == BAD_REQUEST
     assert gateway.calls == []
 
 

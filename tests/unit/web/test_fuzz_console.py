@@ -96,7 +96,7 @@ def clear(response, sent: str = "") -> None:
     """A page with a Chinese message (or a redirect within the console); never a 500 or a trace."""
     no_trace(response, sent)
     status = response.status_code
-    assert status in (200, 303, 307, 400, 401, 403, 404, 405, 409, 422, 429), (status, response.text[:300])
+    assert status in (200, 303, 307, 400, 401, 403, 404, 405, 409, 413, 422, 429), (status, response.text[:300])
     if status in (303, 307):  # 307: the framework's redirect to the address without a trailing "/"
         assert urlsplit(response.headers["location"]).path.startswith("/console/"), response.headers["location"]
     elif status >= 400:

@@ -25,7 +25,8 @@ from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings
 from bot.storage.sql import SqlCaseStore
-from bot.web.app import UNSAVABLE, create_app
+from bot.web.app import SENDER_COOKIE, UNSAVABLE, create_app, signed_sender
+from bot.web.limits import MAX_BODY_BYTES
 from tests.support.fuzz import (
     CONTENT_TYPES,
     FUZZ,
@@ -40,8 +41,11 @@ from tests.support.fuzz import (
     json_error,
     no_trace,
 )
+from tests.unit.web.test_app import set_sender_cookie
 
 STAFF_TOKEN = "tok-alice-7f3a9c"
+WEB_SECRET = "fuzz-web-secret"
+OWN = "<the id in the cookie>"  # stands for the sender id the server issued to this client
 WEB_SENDER = re.compile(r"^web:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -52,7 +56,13 @@ def web(module_engine: Engine, tmp_path_factory):
     store, rasa = SqlCaseStore(module_engine), FuzzRasa()
     handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
     tokens = f"alice:{STAFF_TOKEN}:2999-12-31"  # a token acts as its account (bot/web/staff.py)
-    settings = Settings(data_dir=root, models_dir=root / "models", staff_tokens=tokens)
+    settings = Settings(
+        data_dir=root,
+        models_dir=root / "models",
+        staff_tokens=tokens,
+        web_secret=WEB_SECRET,
+        web_ip_messages_per_minute=0,  # every example comes from the one test client
+    )
     accounts = Accounts(module_engine)
     if accounts.get("alice") is None:
         accounts.create("alice", "correct-horse-42", Role.STAFF)
@@ -61,18 +71,26 @@ def web(module_engine: Engine, tmp_path_factory):
     return client
 
 
-def canonical_sender(raw) -> str | None:
-    """The sender id the app keeps for a client's ``sender`` (None: it gives a fresh one)."""
-    if not isinstance(raw, str):
+def as_citizen(web, with_cookie: bool) -> str | None:
+    """Make the client a new citizen: with the cookie of a fresh sender id the server signed, or none yet."""
+    web.cookies.clear()
+    if not with_cookie:
         return None
-    try:
-        return f"web:{uuid.UUID(raw.removeprefix('web:'))}"
-    except ValueError:
-        return None
+    sender = f"web:{uuid.uuid4()}"
+    set_sender_cookie(web, signed_sender(WEB_SECRET.encode(), sender))
+    return sender
+
+
+def own(value, sender: str | None):
+    """``value``, with ``OWN`` replaced by the client's own sender id (or "" when it has none)."""
+    if isinstance(value, dict):
+        return {k: own(v, sender) for k, v in value.items()}
+    return (sender or "") if value == OWN else value
 
 
 # ---- POST /api/chat ------------------------------------------------------------------------------
 SENDERS = st.one_of(
+    st.just(OWN),
     st.uuids().map(str),
     st.uuids().map(lambda u: f"web:{u}"),
     st.uuids().map(lambda u: u.hex),
@@ -87,19 +105,23 @@ CHAT_BODIES = st.one_of(
 )
 
 
-def check_chat(web, response, body, seen_before: int) -> None:
+def check_chat(web, response, body, seen_before: int, sender: str | None) -> None:
     no_trace(response)
-    assert response.status_code in (200, 400), response.text[:300]
-    if response.status_code == 400:
+    assert response.status_code in (200, 400, 403, 413), response.text[:300]
+    assert (response.status_code == 413) == (len(dumps(body)) > MAX_BODY_BYTES)
+    if response.status_code in (400, 403, 413):
         json_error(response)
-        assert len(web.rasa.seen) == seen_before  # nothing half-parsed reached the bot
+        assert len(web.rasa.seen) == seen_before  # nothing half-parsed (or for a forged id) reached the bot
+    claimed = body.get("sender") if isinstance(body, dict) else None
+    if response.status_code == 403:  # only for an id this client was not issued
+        assert isinstance(claimed, str) and claimed and claimed != sender
+    if response.status_code != 200:
         return
     data = response.json()
     assert WEB_SENDER.match(data["sender"]), data["sender"]
-    assert isinstance(body, dict)
-    wanted = canonical_sender(body.get("sender", ""))
-    if wanted is not None:
-        assert data["sender"] == wanted
+    assert isinstance(body, dict) and not (claimed and claimed != sender)
+    assert data["sender"] == (sender or data["sender"])  # its own id, or a new one
+    assert web.cookies[SENDER_COOKIE] == signed_sender(WEB_SECRET.encode(), data["sender"])
     texts = [m["text"] for m in data["messages"]]
     text = body.get("message", "").strip()
     if texts == [TOO_FAST]:
@@ -115,17 +137,20 @@ def check_chat(web, response, body, seen_before: int) -> None:
 
 
 @settings(FUZZ, max_examples=80)
-@given(body=CHAT_BODIES)
-@example(body={"message": "<script>alert(1)</script>' OR 1=1 --"})
-@example(body={"message": "长" * 100_000})
-@example(body={"sender": "web:" + "0" * 32, "message": "\x00\u202e😀"})
-@example(body={"sender": 12, "message": ["列表"]})
-@example(body={"message": "/emergency"})
-@example(body={"message": " /request_human "})
-def test_chat_any_json_body_gets_a_clear_answer(web, body):
+@given(body=CHAT_BODIES, with_cookie=st.booleans())
+@example(body={"message": "<script>alert(1)</script>' OR 1=1 --"}, with_cookie=False)
+@example(body={"message": "长" * 100_000}, with_cookie=True)
+@example(body={"sender": "web:" + "0" * 32, "message": "\x00\u202e😀"}, with_cookie=True)
+@example(body={"sender": OWN, "message": "欠薪"}, with_cookie=True)
+@example(body={"sender": 12, "message": ["列表"]}, with_cookie=False)
+@example(body={"message": "/emergency"}, with_cookie=True)
+@example(body={"message": " /request_human "}, with_cookie=True)
+def test_chat_any_json_body_gets_a_clear_answer(web, body, with_cookie):
+    sender = as_citizen(web, with_cookie)
+    body = own(body, sender)
     seen = len(web.rasa.seen)
     response = web.post("/api/chat", content=dumps(body), headers={"content-type": "application/json"})
-    check_chat(web, response, body, seen)
+    check_chat(web, response, body, seen, sender)
     event(f"status {response.status_code}, reached Rasa: {len(web.rasa.seen) > seen}")
 
 
@@ -135,11 +160,13 @@ def test_chat_any_json_body_gets_a_clear_answer(web, body):
 @example(body=b"\x80", content_type=b"application/json")  # was {"detail": "There was an error parsing the body"}
 @example(body=b'{"message": "\\ud800"}', content_type=b"application/json")
 def test_chat_any_bytes_and_content_type_never_crash(web, body, content_type):
+    as_citizen(web, with_cookie=False)
     seen = len(web.rasa.seen)
     response = web.post("/api/chat", content=body, headers={"content-type": content_type})
     no_trace(response)
-    assert response.status_code in (200, 400)
-    if response.status_code == 400:
+    assert response.status_code in (200, 400, 403, 413)  # 403: a body that happens to claim a sender id
+    assert (response.status_code == 413) == (len(body) > MAX_BODY_BYTES)
+    if response.status_code != 200:
         json_error(response)
         assert len(web.rasa.seen) == seen
 
@@ -151,24 +178,36 @@ QUERIES = st.dictionaries(st.sampled_from(["sender", "after", "x", "sender[]", "
 
 
 @settings(FUZZ, max_examples=60)
-@given(params=QUERIES, path=st.sampled_from(["/api/chat/updates", "/api/chat/history"]))
-@example(params={"sender": "web:x", "after": "9223372036854775808"}, path="/api/chat/updates")  # was a 500
-@example(params={"sender": "web:x", "after": "2147483648"}, path="/api/chat/updates")  # PostgreSQL INTEGER
-@example(params={"sender": "<script>", "after": "-1"}, path="/api/chat/updates")
-def test_polling_and_history_with_any_parameters(web, params, path):
+@given(
+    params=QUERIES | st.just({"sender": OWN}),
+    path=st.sampled_from(["/api/chat/updates", "/api/chat/history"]),
+    with_cookie=st.booleans(),
+)
+@example(params={"sender": "web:x", "after": "9223372036854775808"}, path="/api/chat/updates", with_cookie=True)
+@example(params={"sender": OWN, "after": "2147483648"}, path="/api/chat/updates", with_cookie=True)  # PostgreSQL
+@example(params={"sender": "<script>", "after": "-1"}, path="/api/chat/updates", with_cookie=False)
+@example(params={}, path="/api/chat/history", with_cookie=True)
+def test_polling_and_history_with_any_parameters(web, params, path, with_cookie):
+    sender = as_citizen(web, with_cookie)
+    params = own(params, sender)
     before = len(web.rasa.transcripts)
     response = web.get(path, params=params)
     no_trace(response)
-    assert response.status_code in (200, 400), response.text[:300]
+    assert response.status_code in (200, 400, 401, 403), response.text[:300]
     if response.status_code == 400:
         json_error(response)
         return
-    assert "sender" in params
+    claimed = params.get("sender")
+    expected = 403 if claimed and claimed != sender else 200 if sender else 401
+    assert response.status_code == expected, (response.status_code, params)
+    if expected != 200:
+        json_error(response)
+        assert web.rasa.transcripts[before:] == []
+        return
     data = response.json()
     assert isinstance(data["messages"], list)
     if path.endswith("history"):
-        [asked] = web.rasa.transcripts[before:]
-        assert WEB_SENDER.match(asked) and data["after"] >= 0
+        assert web.rasa.transcripts[before:] == [sender] and data["after"] >= 0
 
 
 # ---- any address ---------------------------------------------------------------------------------------
@@ -302,7 +341,8 @@ def test_a_staff_reply_reaches_the_citizen_exactly_or_is_refused(web, text):
     elif text.strip() and len(text) <= MAX_MESSAGE_CHARS:
         assert response.status_code == 200 and response.json()["message"]["text"] == text.strip()
         assert [m["text"] for _, m in outbox] == [text.strip()]
-        polled = web.get("/api/chat/updates", params={"sender": escalation.sender_id}).json()["messages"]
+        set_sender_cookie(web, signed_sender(WEB_SECRET.encode(), escalation.sender_id))
+        polled = web.get("/api/chat/updates").json()["messages"]
         assert polled[-1]["text"] == text.strip()
     else:  # nothing (and nothing empty) goes to the citizen
-        assert response.status_code == 400 and outbox == []
+        assert response.status_code in (400, 413) and outbox == []
