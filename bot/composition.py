@@ -146,6 +146,18 @@ def build_store(settings: Settings) -> CaseStore:
     return SqlCaseStore(make_engine(settings.sqlalchemy_url))
 
 
+def build_lifecycle(settings: Settings):
+    """Retention and erasure over our database and Rasa's tracker store (``legal-triage data``)."""
+    from bot.services.accounts import Accounts
+    from bot.services.retention import DataLifecycle
+    from bot.storage.rasa_tracker import RasaTracker
+    from bot.storage.sql import SqlCaseStore, make_engine, upgrade
+
+    upgrade(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    return DataLifecycle(settings, SqlCaseStore(engine), Accounts(engine), RasaTracker(settings.tracker_url))
+
+
 def build_web_app(settings: Settings):
     """The real web app: web chat, WeChat webhook, staff API and console on the configured database."""
     from bot.services.accounts import Accounts

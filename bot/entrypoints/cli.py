@@ -348,6 +348,19 @@ def cmd_db_upgrade(args, settings: Settings) -> int:
     return 0
 
 
+# ---- personal information (PIPL) -------------------------------------------------------------
+def _print_counts(counts: dict) -> None:
+    for table, n in counts.items():
+        print(f"{table}: {n}" if n is not None else f"{table}: not found (set RASA_TRACKER_URL as for Rasa)")
+
+
+def cmd_data_prune(args, settings: Settings) -> int:
+    from bot.composition import build_lifecycle
+
+    _print_counts(build_lifecycle(settings).prune())
+    return 0
+
+
 def cmd_web(args, settings: Settings) -> int:
     import uvicorn
 
@@ -487,6 +500,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = group("db", "database")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    data = group("data", "personal information: retention and erasure (PIPL)")
+    data.add_parser(
+        "prune", help="delete what is past its retention period (LEGAL_TRIAGE_RETAIN_*); prints counts"
+    ).set_defaults(func=cmd_data_prune)
 
     actions = sub.add_parser("actions", help="run the action server (rasa-sdk; loads the models at start)")
     actions.add_argument("-p", "--port", type=int, default=5055)

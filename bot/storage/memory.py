@@ -8,15 +8,18 @@ from collections import Counter
 from datetime import datetime
 
 from bot.domain import (
+    FINAL_APPLICATION_STATUSES,
+    FINAL_BOOKING_STATUSES,
     Consultation,
     ConversationMessage,
     Escalation,
     LegalAidApplication,
     MediationBooking,
+    RetentionCutoffs,
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError
-from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
+from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
 
 
 class InMemoryCaseStore:
@@ -28,11 +31,12 @@ class InMemoryCaseStore:
         self._usage: Counter[tuple[str, datetime]] = Counter()
         self._escalations: list[Escalation] = []
         self._messages: list[ConversationMessage] = []
-        self._outbox: list[tuple[int, str, dict]] = []
+        self._outbox: list[tuple[int, str, dict, datetime]] = []
+        self._outbox_ids = 0
         self.consultations: list[Consultation] = []
         self.schedules: dict[str, list[tuple[int, str, int]]] = {}
         self._unanswered: list[UnansweredQuestion] = []
-        self._delivered: set[str] = set()
+        self._delivered: dict[str, datetime] = {}
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
         now = self._clock()
@@ -140,12 +144,13 @@ class InMemoryCaseStore:
 
     def push_outbox(self, sender_id: str, message: dict) -> int:
         with self._lock:
-            self._outbox.append((len(self._outbox) + 1, sender_id, message))
-            return len(self._outbox)
+            self._outbox_ids += 1
+            self._outbox.append((self._outbox_ids, sender_id, message, self._clock()))
+            return self._outbox_ids
 
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
         with self._lock:
-            return [(i, m) for i, s, m in self._outbox if s == sender_id and i > after]
+            return [(i, m) for i, s, m, _ in self._outbox if s == sender_id and i > after]
 
     # ---- webhook deliveries ------------------------------------------------------------------
     def delivered(self, key: str) -> bool:
@@ -154,7 +159,7 @@ class InMemoryCaseStore:
 
     def mark_delivered(self, key: str) -> None:
         with self._lock:
-            self._delivered.add(key)
+            self._delivered.setdefault(key, self._clock())
 
     # ---- what was asked -------------------------------------------------------------------
     def record_consultation(self, consultation: Consultation) -> None:
@@ -174,3 +179,38 @@ class InMemoryCaseStore:
     def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
         with self._lock:
             return list(self.schedules.get(committee_id, []))
+
+    # ---- personal-information lifecycle -----------------------------------------------------
+    def prune(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
+        def finished(record) -> bool:  # the twin keeps no status history: a record's last change is its creation
+            final = FINAL_APPLICATION_STATUSES if isinstance(record, LegalAidApplication) else FINAL_BOOKING_STATUSES
+            return record.status.value in final and record.created_at < cutoffs.cases
+
+        with self._lock:
+            closed = {e.id for e in self._escalations if e.status == "closed" and e.closed_at < cutoffs.transcripts}
+            old_records = {ref for ref, r in self._records.items() if finished(r)}
+            old_deliveries = {k for k, at in self._delivered.items() if at < self._clock() - DELIVERY_MEMORY}
+            kept = {
+                "conversation_messages": [m for m in self._messages if m.escalation_id not in closed],
+                "escalations": [e for e in self._escalations if e.id not in closed],
+                "web_outbox": [o for o in self._outbox if o[3] >= cutoffs.outbox],
+                "unanswered_questions": [q for q in self._unanswered if q.at >= cutoffs.unanswered],
+                "consultations": [c for c in self.consultations if c.at >= cutoffs.statistics],
+            }
+            counts = {
+                "conversation_messages": len(self._messages) - len(kept["conversation_messages"]),
+                "escalations": len(self._escalations) - len(kept["escalations"]),
+                "case_events": 0,  # status changes are the console's, on SQL only
+                "legal_aid_applications": sum(isinstance(self._records[r], LegalAidApplication) for r in old_records),
+                "mediation_bookings": sum(isinstance(self._records[r], MediationBooking) for r in old_records),
+                "web_outbox": len(self._outbox) - len(kept["web_outbox"]),
+                "unanswered_questions": len(self._unanswered) - len(kept["unanswered_questions"]),
+                "consultations": len(self.consultations) - len(kept["consultations"]),
+                "inbound_deliveries": len(old_deliveries),
+            }
+            self._messages, self._escalations = kept["conversation_messages"], kept["escalations"]
+            self._outbox, self._unanswered = kept["web_outbox"], kept["unanswered_questions"]
+            self.consultations = kept["consultations"]
+            self._records = {ref: r for ref, r in self._records.items() if ref not in old_records}
+            self._delivered = {k: at for k, at in self._delivered.items() if k not in old_deliveries}
+            return counts

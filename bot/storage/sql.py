@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -24,6 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bot.domain import (
+    FINAL_APPLICATION_STATUSES,
+    FINAL_BOOKING_STATUSES,
     ApplicationStatus,
     BookingStatus,
     Consultation,
@@ -31,10 +33,11 @@ from bot.domain import (
     Escalation,
     LegalAidApplication,
     MediationBooking,
+    RetentionCutoffs,
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError, StorageUnavailableError
-from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
+from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
 from bot.storage.schema import (  # noqa: F401 - the tables are this adapter's, re-exported
     applications,
     bookings,
@@ -51,8 +54,6 @@ from bot.storage.schema import (  # noqa: F401 - the tables are this adapter's, 
     unanswered_questions,
     web_outbox,
 )
-
-DELIVERY_MEMORY = timedelta(days=3)
 
 _ESCALATION_FIELDS = (
     "sender_id",
@@ -478,3 +479,37 @@ class SqlCaseStore:
                 )
             ).all()
         return [(r.weekday, r.time, r.capacity) for r in rows]
+
+    # ---- personal-information lifecycle -----------------------------------------------------
+    def prune(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
+        closed = (escalations.c.status == "closed") & (escalations.c.closed_at < cutoffs.transcripts)
+        finished = (
+            select(applications.c.reference)
+            .where(applications.c.status.in_(FINAL_APPLICATION_STATUSES), applications.c.updated_at < cutoffs.cases)
+            .union_all(
+                select(bookings.c.reference).where(
+                    bookings.c.status.in_(FINAL_BOOKING_STATUSES), bookings.c.updated_at < cutoffs.cases
+                )
+            )
+        )
+        statements = {
+            "conversation_messages": delete(conversation_messages).where(
+                conversation_messages.c.escalation_id.in_(select(escalations.c.id).where(closed))
+            ),
+            "escalations": delete(escalations).where(closed),
+            "case_events": delete(case_events).where(case_events.c.reference.in_(finished)),
+            "legal_aid_applications": delete(applications).where(
+                applications.c.status.in_(FINAL_APPLICATION_STATUSES), applications.c.updated_at < cutoffs.cases
+            ),
+            "mediation_bookings": delete(bookings).where(
+                bookings.c.status.in_(FINAL_BOOKING_STATUSES), bookings.c.updated_at < cutoffs.cases
+            ),
+            "web_outbox": delete(web_outbox).where(web_outbox.c.created_at < cutoffs.outbox),
+            "unanswered_questions": delete(unanswered_questions).where(unanswered_questions.c.at < cutoffs.unanswered),
+            "consultations": delete(consultations).where(consultations.c.at < cutoffs.statistics),
+            "inbound_deliveries": delete(inbound_deliveries).where(
+                inbound_deliveries.c.at < self._clock() - DELIVERY_MEMORY
+            ),
+        }
+        with self._engine.begin() as conn:
+            return {table: conn.execute(statement).rowcount for table, statement in statements.items()}

@@ -1,0 +1,64 @@
+"""The personal-information lifecycle (PIPL art. 19, 47): retention periods and erasure on request.
+
+``legal-triage data prune`` (daily, from cron) deletes what is past its period in every table of ours
+and in Rasa's tracker store; the periods are the ``LEGAL_TRIAGE_RETAIN_*`` settings. Tables without
+personal information (counters, slot counts, FAQ drafts, committee schedules, staff accounts) have no
+period. Only counts are printed and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.domain import RetentionCutoffs
+from bot.services.accounts import Accounts
+from bot.settings import Settings
+from bot.storage.port import CaseStore
+from bot.storage.rasa_tracker import RasaTracker
+
+logger = logging.getLogger("bot.retention")
+
+#: The key of Rasa's tracker events in the counts.
+TRACKER = "rasa_tracker_events"
+
+
+def cutoffs(settings: Settings, now: datetime) -> RetentionCutoffs:
+    def days(n: int) -> datetime:
+        return now - timedelta(days=n)
+
+    return RetentionCutoffs(
+        transcripts=days(settings.retain_transcript_days),
+        outbox=days(settings.retain_outbox_days),
+        unanswered=days(settings.retain_unanswered_days),
+        cases=days(settings.retain_case_days),
+        statistics=days(settings.retain_statistics_days),
+    )
+
+
+def summary(counts: dict[str, int | None]) -> str:
+    """``table=n`` pairs (``n/a`` for a store that was not there): safe to log and to audit."""
+    return " ".join(f"{table}={'n/a' if n is None else n}" for table, n in counts.items())
+
+
+class DataLifecycle:
+    def __init__(
+        self,
+        settings: Settings,
+        store: CaseStore,
+        accounts: Accounts,
+        tracker: RasaTracker | None = None,
+        clock=datetime.now,
+    ) -> None:
+        self.settings, self.store, self.accounts, self.tracker, self._clock = settings, store, accounts, tracker, clock
+
+    def prune(self, by: str = "cli") -> dict[str, int | None]:
+        """Delete everything past its retention period; the rows deleted per table."""
+        now = self._clock()
+        counts: dict[str, int | None] = dict(self.store.prune(cutoffs(self.settings, now)))
+        counts |= self.accounts.prune(now - timedelta(days=self.settings.retain_audit_days))
+        if self.tracker is not None:
+            counts[TRACKER] = self.tracker.prune(now - timedelta(days=self.settings.retain_tracker_days))
+        self.accounts.audit(by, "data_prune", None, summary(counts))
+        logger.info("data_prune %s", summary(counts))
+        return counts
