@@ -280,6 +280,7 @@ class UnansweredQuestion:
     id: int | None = None
     at: datetime | None = None
     resolved_faq_id: str | None = None
+    sender_hash: str | None = None  # the asker's pseudonym (bot.privacy.hashed), for erasure on request
 
 
 #: Case statuses after which nothing more happens: a case's retention period runs from reaching one.

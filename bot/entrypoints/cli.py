@@ -361,6 +361,19 @@ def cmd_data_prune(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_data_erase(args, settings: Settings) -> int:
+    from bot.composition import build_lifecycle
+    from bot.services.retention import NotACitizen
+
+    try:
+        counts = build_lifecycle(settings).erase(args.who)
+    except NotACitizen as exc:
+        print(f"ERROR {exc}")
+        return 2
+    _print_counts(counts)
+    return 0
+
+
 def cmd_web(args, settings: Settings) -> int:
     import uvicorn
 
@@ -505,6 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(
         "prune", help="delete what is past its retention period (LEGAL_TRIAGE_RETAIN_*); prints counts"
     ).set_defaults(func=cmd_data_prune)
+    erase = data.add_parser(
+        "erase", help="erase one citizen's data on request: every table and Rasa's tracker; audited by pseudonym"
+    )
+    erase.add_argument("who", metavar="SENDER|PHONE", help="a sender id (web:…, tg:…, wx:…) or a phone number")
+    erase.set_defaults(func=cmd_data_erase)
 
     actions = sub.add_parser("actions", help="run the action server (rasa-sdk; loads the models at start)")
     actions.add_argument("-p", "--port", type=int, default=5055)

@@ -12,7 +12,10 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.domain import RetentionCutoffs
+from bot.errors import LegalTriageError
+from bot.privacy import hashed
 from bot.services.accounts import Accounts
+from bot.services.validation import parse_phone
 from bot.settings import Settings
 from bot.storage.port import CaseStore
 from bot.storage.rasa_tracker import RasaTracker
@@ -21,6 +24,10 @@ logger = logging.getLogger("bot.retention")
 
 #: The key of Rasa's tracker events in the counts.
 TRACKER = "rasa_tracker_events"
+
+
+class NotACitizen(LegalTriageError):
+    default_message = "give a sender id (web:…, tg:…, wx:…) or a phone number"
 
 
 def cutoffs(settings: Settings, now: datetime) -> RetentionCutoffs:
@@ -61,4 +68,28 @@ class DataLifecycle:
             counts[TRACKER] = self.tracker.prune(now - timedelta(days=self.settings.retain_tracker_days))
         self.accounts.audit(by, "data_prune", None, summary(counts))
         logger.info("data_prune %s", summary(counts))
+        return counts
+
+    def erase(self, who: str, by: str = "cli") -> dict[str, int | None]:
+        """Erase one citizen's data on request (PIPL art. 47): ``who`` is a sender id (``tg:123``) or
+        a phone number given in an application or booking (every sender that gave it is erased).
+
+        The audit log records the request by pseudonym, never the id or number itself.
+
+        Raises:
+            NotACitizen: ``who`` is neither a sender id nor a phone number.
+        """
+        if ":" in who:
+            who = who.strip()
+            senders = {who}
+        elif phone := parse_phone(who):
+            who, senders = phone, self.store.senders_with_phone(phone)
+        else:
+            raise NotACitizen()
+        counts: dict[str, int | None] = {"senders": len(senders)}
+        counts |= self.store.erase(senders, {hashed(s) for s in senders})
+        if self.tracker is not None:
+            counts[TRACKER] = self.tracker.erase(senders)
+        self.accounts.audit(by, "data_erase", hashed(who), summary(counts))
+        logger.info("data_erase %s", summary(counts))
         return counts

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 
 from bot.domain import (
     FINAL_APPLICATION_STATUSES,
     FINAL_BOOKING_STATUSES,
+    BookingStatus,
     Consultation,
     ConversationMessage,
     Escalation,
@@ -32,7 +35,8 @@ class InMemoryCaseStore:
         self._escalations: list[Escalation] = []
         self._messages: list[ConversationMessage] = []
         self._outbox: list[tuple[int, str, dict, datetime]] = []
-        self._outbox_ids = 0
+        # ids keep increasing after deletions (retention, erasure), as SQL's do
+        self._ids = {kind: itertools.count(1) for kind in ("escalation", "message", "outbox", "unanswered")}
         self.consultations: list[Consultation] = []
         self.schedules: dict[str, list[tuple[int, str, int]]] = {}
         self._unanswered: list[UnansweredQuestion] = []
@@ -71,7 +75,7 @@ class InMemoryCaseStore:
             return {s: self._usage[(committee_id, s)] for s in starts}
 
     def _queue(self, escalation: Escalation) -> Escalation:
-        stored = dataclasses.replace(escalation, id=len(self._escalations) + 1, created_at=self._clock())
+        stored = dataclasses.replace(escalation, id=next(self._ids["escalation"]), created_at=self._clock())
         self._escalations.append(stored)
         return stored
 
@@ -134,7 +138,7 @@ class InMemoryCaseStore:
 
     def add_message(self, message: ConversationMessage) -> ConversationMessage:
         with self._lock:
-            stored = dataclasses.replace(message, id=len(self._messages) + 1, created_at=self._clock())
+            stored = dataclasses.replace(message, id=next(self._ids["message"]), created_at=self._clock())
             self._messages.append(stored)
             return stored
 
@@ -144,9 +148,9 @@ class InMemoryCaseStore:
 
     def push_outbox(self, sender_id: str, message: dict) -> int:
         with self._lock:
-            self._outbox_ids += 1
-            self._outbox.append((self._outbox_ids, sender_id, message, self._clock()))
-            return self._outbox_ids
+            new_id = next(self._ids["outbox"])
+            self._outbox.append((new_id, sender_id, message, self._clock()))
+            return new_id
 
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
         with self._lock:
@@ -169,7 +173,7 @@ class InMemoryCaseStore:
     def record_unanswered(self, question: UnansweredQuestion) -> None:
         with self._lock:
             self._unanswered.append(
-                dataclasses.replace(question, id=len(self._unanswered) + 1, at=question.at or self._clock())
+                dataclasses.replace(question, id=next(self._ids["unanswered"]), at=question.at or self._clock())
             )
 
     def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
@@ -213,4 +217,34 @@ class InMemoryCaseStore:
             self.consultations = kept["consultations"]
             self._records = {ref: r for ref, r in self._records.items() if ref not in old_records}
             self._delivered = {k: at for k, at in self._delivered.items() if k not in old_deliveries}
+            return counts
+
+    def senders_with_phone(self, phone: str) -> set[str]:
+        with self._lock:
+            return {r.sender_id for r in self._records.values() if r.phone == phone}
+
+    def erase(self, sender_ids: Collection[str], pseudonyms: Collection[str]) -> dict[str, int]:
+        senders, hashes = set(sender_ids), set(pseudonyms)
+        with self._lock:
+            theirs = {e.id for e in self._escalations if e.sender_id in senders}
+            records = {ref: r for ref, r in self._records.items() if r.sender_id in senders}
+            for r in records.values():
+                if isinstance(r, MediationBooking) and r.status in (BookingStatus.BOOKED, BookingStatus.CONFIRMED):
+                    self._usage[(r.committee_id, r.slot_start)] -= 1
+            counts = {
+                "conversation_messages": sum(m.escalation_id in theirs for m in self._messages),
+                "escalations": len(theirs),
+                "case_events": 0,  # status changes are the console's, on SQL only
+                "legal_aid_applications": sum(isinstance(r, LegalAidApplication) for r in records.values()),
+                "mediation_bookings": sum(isinstance(r, MediationBooking) for r in records.values()),
+                "web_outbox": sum(o[1] in senders for o in self._outbox),
+                "unanswered_questions": sum(q.sender_hash in hashes for q in self._unanswered),
+                "consultations": sum(c.sender_hash in hashes for c in self.consultations),
+            }
+            self._messages = [m for m in self._messages if m.escalation_id not in theirs]
+            self._escalations = [e for e in self._escalations if e.id not in theirs]
+            self._records = {ref: r for ref, r in self._records.items() if ref not in records}
+            self._outbox = [o for o in self._outbox if o[1] not in senders]
+            self._unanswered = [q for q in self._unanswered if q.sender_hash not in hashes]
+            self.consultations = [c for c in self.consultations if c.sender_hash not in hashes]
             return counts

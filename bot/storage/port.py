@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -106,3 +107,11 @@ class CaseStore(Protocol):
     # ---- personal-information lifecycle (PIPL) ----
     def prune(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
         """Delete every row past its retention period; the number deleted per table."""
+
+    def senders_with_phone(self, phone: str) -> set[str]:
+        """The senders of the applications and bookings that give this phone number."""
+
+    def erase(self, sender_ids: Collection[str], pseudonyms: Collection[str]) -> dict[str, int]:
+        """Delete everything these senders left: cases (freeing their slots), escalations and
+        transcripts, outbox, and by pseudonym statistics and unanswered questions; the number
+        deleted per table."""

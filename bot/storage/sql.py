@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -451,6 +452,7 @@ class SqlCaseStore:
                     topic=question.topic,
                     reason=question.reason,
                     resolved_faq_id=question.resolved_faq_id,
+                    sender_hash=question.sender_hash,
                 )
             )
 
@@ -467,7 +469,16 @@ class SqlCaseStore:
                 .all()
             )
         return [
-            UnansweredQuestion(r["channel"], r["text"], r["reason"], r["topic"], r["id"], r["at"], r["resolved_faq_id"])
+            UnansweredQuestion(
+                r["channel"],
+                r["text"],
+                r["reason"],
+                r["topic"],
+                r["id"],
+                r["at"],
+                r["resolved_faq_id"],
+                r["sender_hash"],
+            )
             for r in rows
         ]
 
@@ -512,4 +523,50 @@ class SqlCaseStore:
             ),
         }
         with self._engine.begin() as conn:
+            return {table: conn.execute(statement).rowcount for table, statement in statements.items()}
+
+    def senders_with_phone(self, phone: str) -> set[str]:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(applications.c.sender_id)
+                .where(applications.c.phone == phone)
+                .union(select(bookings.c.sender_id).where(bookings.c.phone == phone))
+            )
+            return set(found.scalars())
+
+    def erase(self, sender_ids: Collection[str], pseudonyms: Collection[str]) -> dict[str, int]:
+        senders, hashes = list(sender_ids), list(pseudonyms)
+        theirs = select(escalations.c.id).where(escalations.c.sender_id.in_(senders))
+        cases = (
+            select(applications.c.reference)
+            .where(applications.c.sender_id.in_(senders))
+            .union_all(select(bookings.c.reference).where(bookings.c.sender_id.in_(senders)))
+        )
+        with self._engine.begin() as conn:
+            held = conn.execute(
+                select(bookings.c.committee_id, bookings.c.slot_start).where(
+                    bookings.c.sender_id.in_(senders),
+                    bookings.c.status.in_((BookingStatus.BOOKED.value, BookingStatus.CONFIRMED.value)),
+                )
+            ).all()
+            for slot in held:  # an erased booking no longer holds its place
+                conn.execute(
+                    update(slots)
+                    .where(slots.c.committee_id == slot.committee_id, slots.c.slot_start == slot.slot_start)
+                    .values(booked=slots.c.booked - 1)
+                )
+            statements = {
+                "conversation_messages": delete(conversation_messages).where(
+                    conversation_messages.c.escalation_id.in_(theirs)
+                ),
+                "escalations": delete(escalations).where(escalations.c.sender_id.in_(senders)),
+                "case_events": delete(case_events).where(case_events.c.reference.in_(cases)),
+                "legal_aid_applications": delete(applications).where(applications.c.sender_id.in_(senders)),
+                "mediation_bookings": delete(bookings).where(bookings.c.sender_id.in_(senders)),
+                "web_outbox": delete(web_outbox).where(web_outbox.c.sender_id.in_(senders)),
+                "unanswered_questions": delete(unanswered_questions).where(
+                    unanswered_questions.c.sender_hash.in_(hashes)
+                ),
+                "consultations": delete(consultations).where(consultations.c.sender_hash.in_(hashes)),
+            }
             return {table: conn.execute(statement).rowcount for table, statement in statements.items()}

@@ -22,6 +22,7 @@ from bot.domain import (
     UnansweredQuestion,
 )
 from bot.entrypoints import cli
+from bot.privacy import hashed
 from bot.services.accounts import Accounts
 from bot.services.retention import TRACKER, DataLifecycle, cutoffs
 from bot.settings import Settings, get_settings
@@ -86,6 +87,7 @@ class Filled:
     waiting_escalation: int
     unanswered: str
     delivery: str
+    slot: tuple[str, dt.datetime]  # the active booking's
 
 
 def fill(store, clock: Clock, at: dt.datetime, sender: str, phone: str = PHONE) -> Filled:
@@ -94,7 +96,7 @@ def fill(store, clock: Clock, at: dt.datetime, sender: str, phone: str = PHONE) 
     closed = store.add_application(application(sender, ApplicationStatus.CLOSED, phone))
     still_open = store.add_application(application(sender, phone=phone))
     store.add_booking(booking(sender, BookingStatus.CANCELLED, phone), capacity=5)
-    store.add_booking(booking(sender, phone=phone), capacity=5)
+    active = store.add_booking(booking(sender, phone=phone), capacity=5)
     done = store.add_escalation(Escalation(sender_id=sender, reason="request", priority=1))
     store.add_message(ConversationMessage(done.id, "citizen", f"我的电话是{phone}"))
     store.add_message(ConversationMessage(done.id, "staff", "好的", staff="wang"))
@@ -102,11 +104,12 @@ def fill(store, clock: Clock, at: dt.datetime, sender: str, phone: str = PHONE) 
     waiting = store.add_escalation(Escalation(sender_id=sender, reason="request", priority=1))
     store.push_outbox(sender, {"text": "工作人员回复"})
     question = f"问题{uuid.uuid4().hex[:8]}"
-    store.record_unanswered(UnansweredQuestion("web", question, "none"))
-    store.record_consultation(Consultation(f"h-{sender[-8:]}", "web", "none"))
+    store.record_unanswered(UnansweredQuestion("web", question, "none", sender_hash=hashed(sender)))
+    store.record_consultation(Consultation(hashed(sender), "web", "none"))
     delivery = f"tg:update:{uuid.uuid4().hex[:8]}"
     store.mark_delivered(delivery)
-    return Filled(sender, closed.reference, still_open.reference, done.id, waiting.id, question, delivery)
+    slot = (active.committee_id, active.slot_start)
+    return Filled(sender, closed.reference, still_open.reference, done.id, waiting.id, question, delivery, slot)
 
 
 #: What one ``fill`` at ``OLD`` leaves for the prune: the finished cases, the closed escalation with
@@ -232,3 +235,78 @@ def test_data_prune_without_a_tracker_database_says_so(data_dir, capsys):
     out = capsys.readouterr().out
     assert "legal_aid_applications: 0" in out and "RASA_TRACKER_URL" in out
     assert not (data_dir / "rasa_tracker.db").exists()  # not created by looking
+
+
+#: What erasing one ``fill``'s sender deletes: all of it.
+ERASED = {
+    "conversation_messages": 2,
+    "escalations": 2,
+    "legal_aid_applications": 2,
+    "mediation_bookings": 2,
+    "web_outbox": 1,
+    "unanswered_questions": 1,
+    "consultations": 1,
+}
+
+
+def check_erased(store, counts: dict, gone: Filled, kept: Filled) -> None:
+    assert {k: counts[k] for k in ERASED} == ERASED
+    assert store.find(gone.closed_application) is None and store.find(gone.open_application) is None
+    assert store.open_escalation(gone.sender) is None and store.get_escalation(gone.closed_escalation) is None
+    assert store.messages(gone.closed_escalation) == [] and store.outbox(gone.sender) == []
+    texts = {q.text for q in store.unanswered()}
+    assert gone.unanswered not in texts and kept.unanswered in texts
+    assert store.slot_usage(gone.slot[0], [gone.slot[1]]) == {gone.slot[1]: 0}  # the place is free again
+    assert store.find(kept.open_application) is not None and store.open_escalation(kept.sender) is not None
+    assert len(store.messages(kept.closed_escalation)) == 2 and len(store.outbox(kept.sender)) == 1
+    assert store.slot_usage(kept.slot[0], [kept.slot[1]]) == {kept.slot[1]: 1}
+
+
+def test_erase_removes_one_citizen_from_the_memory_twin():
+    clock = Clock(RECENT)
+    store = InMemoryCaseStore(clock)
+    gone, kept = fill(store, clock, RECENT, "tg:1001"), fill(store, clock, RECENT, "tg:1002", phone="13700001111")
+    check_erased(store, store.erase({"tg:1001"}, {hashed("tg:1001")}), gone, kept)
+
+
+def test_erase_by_phone_removes_the_citizen_everywhere_and_audits_a_pseudonym(module_engine):
+    clock = Clock(RECENT)
+    store, accounts, tracker = (
+        SqlCaseStore(module_engine, clock),
+        Accounts(module_engine, clock),
+        tracker_on(module_engine),
+    )
+    digits = f"{uuid.uuid4().int % 10**8:08d}"
+    phone, other = f"137{digits}", f"136{digits}"
+    gone = fill(store, clock, RECENT, f"tg:{digits}", phone=phone)
+    kept = fill(store, clock, RECENT, f"web:{uuid.uuid4()}", phone=other)
+    with module_engine.begin() as conn:
+        conn.execute(insert(case_events).values(reference=gone.closed_application, status="closed", by="wang", at=NOW))
+    rasa_event(module_engine, gone.sender, RECENT)
+    rasa_event(module_engine, kept.sender, RECENT)
+    lifecycle = DataLifecycle(Settings(), store, accounts, tracker, clock)
+    counts = lifecycle.erase(f"{phone[:3]} {phone[3:7]}-{phone[7:]}")  # as staff may type it
+    check_erased(store, counts, gone, kept)
+    assert counts["senders"] == 1 and counts["case_events"] == 1 and counts[TRACKER] == 1
+    with module_engine.connect() as conn:
+        senders = set(conn.execute(select(events.c.sender_id)).scalars())
+        audit = conn.execute(select(audit_log).where(audit_log.c.action == "data_erase")).mappings().all()
+    assert gone.sender not in senders and kept.sender in senders
+    assert audit[-1]["target"] == hashed(phone) and audit[-1]["username"] == "cli"
+    assert not any(phone in str(v) or digits in str(v) for row in audit for v in row.values())
+    assert lifecycle.erase(phone)["legal_aid_applications"] == 0  # nothing left, nothing else touched
+
+
+def test_data_erase_command_by_sender_id(data_dir, capsys):
+    url = f"sqlite:///{data_dir / 'bot.db'}"
+    upgrade(url)
+    clock = Clock(RECENT)
+    gone = fill(SqlCaseStore(make_engine(url), clock), clock, RECENT, "tg:515151")
+    tracker_engine = make_engine(f"sqlite:///{data_dir / 'rasa_tracker.db'}")
+    tracker_on(tracker_engine)
+    rasa_event(tracker_engine, gone.sender, RECENT)
+    assert cli.main(["data", "erase", "tg:515151"]) == 0
+    out = capsys.readouterr().out
+    assert "legal_aid_applications: 2" in out and "consultations: 1" in out and f"{TRACKER}: 1" in out
+    assert "515151" not in out
+    assert cli.main(["data", "erase", "not a citizen"]) == 2
