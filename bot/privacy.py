@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 
 
 def hashed(sender_id: str) -> str:
@@ -11,6 +12,35 @@ def hashed(sender_id: str) -> str:
     channel, _, rest = sender_id.partition(":") if ":" in sender_id else ("", "", sender_id)
     digest = hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:12]
     return f"{channel}:{digest}" if channel else digest
+
+
+_FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋", "0123456789Xx+")
+_SEP = r"[\s\-－—]?"
+#: What ``scrub`` replaces, in order: ID-card numbers, mobile and landline numbers, other long
+#: numbers (bank cards, account numbers), and names after the phrases that introduce one.
+_SCRUBBERS = (
+    (re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])"), "[身份证号]"),
+    (re.compile(rf"(?<!\d)(\+?86{_SEP})?1[3-9]\d({_SEP}\d){{8}}(?!\d)"), "[电话]"),
+    (re.compile(rf"(?<!\d)0\d{{2,3}}{_SEP}\d{{7,8}}(?!\d)"), "[电话]"),
+    (re.compile(r"\d{9,}"), "[号码]"),
+    (
+        re.compile(r"(我叫|他叫|她叫|名叫|名字叫|名字是|姓名[是为]?[:：]?|本人叫|我的名字是)\s*[\u4e00-\u9fa5·]{2,3}"),
+        r"\1[姓名]",
+    ),
+)
+
+
+def scrub(text: str) -> str:
+    """The text with phone, ID-card and other long numbers and introduced names replaced by labels.
+
+    For text that is kept for people to read (unanswered questions): what remains is the question.
+    Names are found only where a phrase introduces them ("我叫…", "姓名：…"); a bare name in a story
+    cannot be told from other words and stays.
+    """
+    text = text.translate(_FULLWIDTH)
+    for pattern, label in _SCRUBBERS:
+        text = pattern.sub(label, text)
+    return text
 
 
 def log_event(logger: logging.Logger, event: str, sender_id: str, **fields: object) -> None:

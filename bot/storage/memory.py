@@ -22,6 +22,7 @@ from bot.domain import (
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError
+from bot.privacy import scrub
 from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
 
 
@@ -173,7 +174,12 @@ class InMemoryCaseStore:
     def record_unanswered(self, question: UnansweredQuestion) -> None:
         with self._lock:
             self._unanswered.append(
-                dataclasses.replace(question, id=next(self._ids["unanswered"]), at=question.at or self._clock())
+                dataclasses.replace(
+                    question,
+                    text=scrub(question.text),
+                    id=next(self._ids["unanswered"]),
+                    at=question.at or self._clock(),
+                )
             )
 
     def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:

@@ -38,6 +38,7 @@ from bot.domain import (
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError, StorageUnavailableError
+from bot.privacy import scrub
 from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
 from bot.storage.schema import (  # noqa: F401 - the tables are this adapter's, re-exported
     applications,
@@ -448,7 +449,7 @@ class SqlCaseStore:
                 insert(unanswered_questions).values(
                     at=question.at or self._clock(),
                     channel=question.channel,
-                    text=question.text,
+                    text=scrub(question.text),  # kept for people to read: no phone, ID numbers, names
                     topic=question.topic,
                     reason=question.reason,
                     resolved_faq_id=question.resolved_faq_id,
