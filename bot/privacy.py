@@ -1,16 +1,49 @@
-"""PIPL-safe logging helpers: log hashed sender ids and labels, never message text."""
+"""PIPL helpers: pseudonyms for sender ids, logging with them (never message text), and scrubbing
+of text that is kept for people to read."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import logging
 import re
+import secrets
+
+logger = logging.getLogger(__name__)
+
+#: Where scripts/env.sh keeps the pseudonym secret it generates (inside the data folder).
+SECRET_FILE = "pseudonym_secret"
 
 
-def hashed(sender_id: str) -> str:
-    """A short, stable pseudonym for a sender id (channel prefix kept, e.g. ``web:3f2a…``)."""
-    channel, _, rest = sender_id.partition(":") if ":" in sender_id else ("", "", sender_id)
-    digest = hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:12]
+@functools.lru_cache(maxsize=1)
+def _secret() -> bytes:
+    """``LEGAL_TRIAGE_PSEUDONYM_SECRET``, else the one scripts/env.sh keeps in the data folder, else a
+    random secret of this process (with a warning: pseudonyms then differ between processes and
+    restarts, so statistics over-count people and erasure misses their statistics)."""
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    secret = settings.pseudonym_secret
+    if not secret:
+        try:
+            secret = (settings.data_dir / SECRET_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            secret = ""
+    if not secret:
+        logger.warning("LEGAL_TRIAGE_PSEUDONYM_SECRET is not set: pseudonyms use a random secret of this process")
+        return secrets.token_bytes(32)
+    return secret.encode("utf-8")
+
+
+def hashed(sender_id: str, secret: bytes | None = None) -> str:
+    """A short, stable pseudonym for a sender id (channel prefix kept, e.g. ``web:3f2a…``).
+
+    Keyed (HMAC-SHA256 with the pseudonym secret): a plain hash of a Telegram chat id or a phone
+    number is reversed by hashing every possible one.
+    """
+    channel = sender_id.partition(":")[0] if ":" in sender_id else ""
+    digest = hmac.new(secret or _secret(), sender_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
     return f"{channel}:{digest}" if channel else digest
 
 

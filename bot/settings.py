@@ -61,6 +61,9 @@ class Settings:
     retain_case_days: int = field(default_factory=lambda: int(_env("RETAIN_CASE_DAYS", "365")))
     retain_statistics_days: int = field(default_factory=lambda: int(_env("RETAIN_STATISTICS_DAYS", "730")))
     retain_audit_days: int = field(default_factory=lambda: int(_env("RETAIN_AUDIT_DAYS", "1095")))
+    # Key of the pseudonyms of sender ids (HMAC-SHA256) in statistics and logs; scripts/env.sh keeps
+    # a random one in data/pseudonym_secret. Unset: a random one per process (and a warning).
+    pseudonym_secret: str = field(default_factory=lambda: _env("PSEUDONYM_SECRET", ""))
     # Rasa's SQL tracker store (the same variable endpoints.yml reads; scripts/env.sh sets it).
     rasa_tracker_url: str = field(default_factory=lambda: os.environ.get("RASA_TRACKER_URL", ""))
     # Channels (names as the deployment documents them, without our prefix).

@@ -8,6 +8,7 @@ period. Only counts are printed and logged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 
@@ -28,6 +29,14 @@ TRACKER = "rasa_tracker_events"
 
 class NotACitizen(LegalTriageError):
     default_message = "give a sender id (web:…, tg:…, wx:…) or a phone number"
+
+
+def _unkeyed_pseudonym(sender_id: str) -> str:
+    """The pseudonym of statistics written before pseudonyms were keyed (a plain SHA-256), until the
+    statistics' retention period has removed them."""
+    channel = sender_id.partition(":")[0] if ":" in sender_id else ""
+    digest = hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:12]
+    return f"{channel}:{digest}" if channel else digest
 
 
 def cutoffs(settings: Settings, now: datetime) -> RetentionCutoffs:
@@ -87,7 +96,7 @@ class DataLifecycle:
         else:
             raise NotACitizen()
         counts: dict[str, int | None] = {"senders": len(senders)}
-        counts |= self.store.erase(senders, {hashed(s) for s in senders})
+        counts |= self.store.erase(senders, {p for s in senders for p in (hashed(s), _unkeyed_pseudonym(s))})
         if self.tracker is not None:
             counts[TRACKER] = self.tracker.erase(senders)
         self.accounts.audit(by, "data_erase", hashed(who), summary(counts))
