@@ -1,6 +1,9 @@
 # Shared environment for the three processes (sourced by run.sh, train and tests).
 # Everything can be overridden from the environment.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Files the processes create (databases, Rasa's tracker, logs, exports) hold personal information:
+# readable by their owner only.
+umask 077
 export LEGAL_TRIAGE_DATA_DIR="${LEGAL_TRIAGE_DATA_DIR:-$ROOT/data}"
 mkdir -p "$LEGAL_TRIAGE_DATA_DIR"
 export RASA_PORT="${RASA_PORT:-5005}"

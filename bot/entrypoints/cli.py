@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -533,7 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Files and folders this process creates (the SQLite database, the data folder, exports, logs)
+#: are readable by their owner only: they hold citizens' personal information.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
