@@ -23,7 +23,7 @@ from bot.retrieval.faq import FaqRetriever
 from bot.retrieval.statutes import StatuteIndex, StatuteSearch, is_current
 from bot.retrieval.topics import TopicClassifier
 from bot.services.answering import QuestionAnswering
-from bot.services.gateway import Gateway
+from bot.services.gateway import Gateway, privacy_notice
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings, get_settings
@@ -181,4 +181,4 @@ def build_handoff(settings: Settings, store: CaseStore | None = None, rasa: Rasa
 
 def build_gateway(settings: Settings, handoff: Handoff | None = None) -> Gateway:
     rasa = rasa_client(settings)
-    return Gateway(rasa, handoff or build_handoff(settings, rasa=rasa))
+    return Gateway(rasa, handoff or build_handoff(settings, rasa=rasa), notice=privacy_notice(settings))

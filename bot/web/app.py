@@ -25,7 +25,7 @@ from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.retrieval.embedding import Embedder
 from bot.services.accounts import Accounts
-from bot.services.gateway import TRY_LATER, Gateway
+from bot.services.gateway import TRY_LATER, Gateway, privacy_notice
 from bot.services.handoff import Handoff
 from bot.settings import Settings
 from bot.web.console.pages import install_console
@@ -68,7 +68,7 @@ def create_app(
 ) -> FastAPI:
     """The web app over the given adapters (``composition.build_web_app`` passes the real ones, tests fakes).
     ``embedder_factory`` gives the console's FAQ pages the embedding model, loaded on first use."""
-    gateway = Gateway(rasa, handoff)
+    gateway = Gateway(rasa, handoff, notice=privacy_notice(settings))
 
     async def watch_overdue() -> None:
         while True:
