@@ -105,6 +105,7 @@ class ActionAnswerQuestion(LegalTriageAction):
                     text[:MAX_MESSAGE_CHARS],
                     "none" if answer.kind is AnswerKind.NONE else "low_confidence",
                     answer.topic.best.label if answer.topic else None,
+                    sender_hash=hashed(tracker.sender_id),
                 )
             )
         if answer.articles:

@@ -13,7 +13,7 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 from actions.base import LegalTriageAction
 from bot.composition import Services
 from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, MediationBooking, UnansweredQuestion
-from bot.privacy import log_event
+from bot.privacy import hashed, log_event
 from bot.services.handoff import HandoffPolicy
 from bot.services.outbound import channel_of
 
@@ -76,6 +76,7 @@ class ActionEscalate(LegalTriageAction):
                     (tracker.latest_message.get("text") or "")[:2000],
                     "fallback",
                     tracker.get_slot("topic"),
+                    sender_hash=hashed(tracker.sender_id),
                 )
             )
         dispatcher.utter_message(

@@ -23,7 +23,7 @@ from bot.retrieval.faq import FaqRetriever
 from bot.retrieval.statutes import StatuteIndex, StatuteSearch, is_current
 from bot.retrieval.topics import TopicClassifier
 from bot.services.answering import QuestionAnswering
-from bot.services.gateway import Gateway
+from bot.services.gateway import Gateway, privacy_notice
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings, get_settings
@@ -146,6 +146,18 @@ def build_store(settings: Settings) -> CaseStore:
     return SqlCaseStore(make_engine(settings.sqlalchemy_url))
 
 
+def build_lifecycle(settings: Settings):
+    """Retention and erasure over our database and Rasa's tracker store (``legal-triage data``)."""
+    from bot.services.accounts import Accounts
+    from bot.services.retention import DataLifecycle
+    from bot.storage.rasa_tracker import RasaTracker
+    from bot.storage.sql import SqlCaseStore, make_engine, upgrade
+
+    upgrade(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    return DataLifecycle(settings, SqlCaseStore(engine), Accounts(engine), RasaTracker(settings.tracker_url))
+
+
 def build_web_app(settings: Settings):
     """The real web app: web chat, WeChat webhook, staff API and console on the configured database."""
     from bot.services.accounts import Accounts
@@ -169,4 +181,4 @@ def build_handoff(settings: Settings, store: CaseStore | None = None, rasa: Rasa
 
 def build_gateway(settings: Settings, handoff: Handoff | None = None) -> Gateway:
     rasa = rasa_client(settings)
-    return Gateway(rasa, handoff or build_handoff(settings, rasa=rasa))
+    return Gateway(rasa, handoff or build_handoff(settings, rasa=rasa), notice=privacy_notice(settings))

@@ -297,3 +297,24 @@ class UnansweredQuestion:
     id: int | None = None
     at: datetime | None = None
     resolved_faq_id: str | None = None
+    sender_hash: str | None = None  # the asker's pseudonym (bot.privacy.hashed), for erasure on request
+
+
+#: Case statuses after which nothing more happens: a case's retention period runs from reaching one.
+FINAL_APPLICATION_STATUSES: tuple[str, ...] = (ApplicationStatus.REJECTED.value, ApplicationStatus.CLOSED.value)
+FINAL_BOOKING_STATUSES: tuple[str, ...] = (
+    BookingStatus.SETTLED.value,
+    BookingStatus.NOT_SETTLED.value,
+    BookingStatus.CANCELLED.value,
+)
+
+
+@dataclass(frozen=True)
+class RetentionCutoffs:
+    """Personal information older than these moments is past its retention period (PIPL art. 19, 47)."""
+
+    transcripts: datetime  # closed escalations (by closed_at) and their conversation messages
+    outbox: datetime  # web-chat messages queued for a citizen
+    unanswered: datetime  # unanswered questions' text
+    cases: datetime  # finished applications and bookings (by updated_at) and their case events
+    statistics: datetime  # consultations (pseudonymous statistics)

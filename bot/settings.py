@@ -65,6 +65,20 @@ class Settings:
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
     serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))
+    # Personal information (PIPL): days each kind of data is kept before `legal-triage data prune`
+    # deletes it (README, "Personal information (PIPL)").
+    retain_tracker_days: int = field(default_factory=lambda: int(_env("RETAIN_TRACKER_DAYS", "180")))
+    retain_transcript_days: int = field(default_factory=lambda: int(_env("RETAIN_TRANSCRIPT_DAYS", "180")))
+    retain_outbox_days: int = field(default_factory=lambda: int(_env("RETAIN_OUTBOX_DAYS", "30")))
+    retain_unanswered_days: int = field(default_factory=lambda: int(_env("RETAIN_UNANSWERED_DAYS", "90")))
+    retain_case_days: int = field(default_factory=lambda: int(_env("RETAIN_CASE_DAYS", "365")))
+    retain_statistics_days: int = field(default_factory=lambda: int(_env("RETAIN_STATISTICS_DAYS", "730")))
+    retain_audit_days: int = field(default_factory=lambda: int(_env("RETAIN_AUDIT_DAYS", "1095")))
+    # Key of the pseudonyms of sender ids (HMAC-SHA256) in statistics and logs; scripts/env.sh keeps
+    # a random one in data/pseudonym_secret. Unset: a random one per process (and a warning).
+    pseudonym_secret: str = field(default_factory=lambda: _env("PSEUDONYM_SECRET", ""))
+    # Rasa's SQL tracker store (the same variable endpoints.yml reads; scripts/env.sh sets it).
+    rasa_tracker_url: str = field(default_factory=lambda: os.environ.get("RASA_TRACKER_URL", ""))
     # Channels (names as the deployment documents them, without our prefix).
     telegram_bot_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_BOT_TOKEN", ""))
     telegram_base_url: str = field(
@@ -107,6 +121,11 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         """Database URL; SQLite under the git-ignored data folder by default."""
         return self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+
+    @property
+    def tracker_url(self) -> str:
+        """Rasa's tracker database: the setting, else the SQLite file scripts/env.sh gives Rasa."""
+        return self.rasa_tracker_url or f"sqlite:///{self.data_dir / 'rasa_tracker.db'}"
 
     @property
     def faq_index_dir(self) -> Path:

@@ -1,6 +1,9 @@
 # Shared environment for the three processes (sourced by run.sh, train and tests).
 # Everything can be overridden from the environment.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Files the processes create (databases, Rasa's tracker, logs, exports) hold personal information:
+# readable by their owner only.
+umask 077
 export LEGAL_TRIAGE_DATA_DIR="${LEGAL_TRIAGE_DATA_DIR:-$ROOT/data}"
 mkdir -p "$LEGAL_TRIAGE_DATA_DIR"
 export RASA_PORT="${RASA_PORT:-5005}"
@@ -20,6 +23,13 @@ if [ -z "${RASA_TOKEN:-}" ]; then
   RASA_TOKEN="$(cat "$token_file")"
 fi
 export RASA_TOKEN LEGAL_TRIAGE_RASA_TOKEN="$RASA_TOKEN"
+# Key of the sender pseudonyms (HMAC): the same in every process and across restarts.
+if [ -z "${LEGAL_TRIAGE_PSEUDONYM_SECRET:-}" ]; then
+  secret_file="$LEGAL_TRIAGE_DATA_DIR/pseudonym_secret"
+  [ -s "$secret_file" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secret_file")
+  LEGAL_TRIAGE_PSEUDONYM_SECRET="$(cat "$secret_file")"
+fi
+export LEGAL_TRIAGE_PSEUDONYM_SECRET
 # The action server listens on loopback only.
 export SANIC_HOST=127.0.0.1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

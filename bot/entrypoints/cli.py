@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -369,6 +370,32 @@ def cmd_db_upgrade(args, settings: Settings) -> int:
     return 0
 
 
+# ---- personal information (PIPL) -------------------------------------------------------------
+def _print_counts(counts: dict) -> None:
+    for table, n in counts.items():
+        print(f"{table}: {n}" if n is not None else f"{table}: not found (set RASA_TRACKER_URL as for Rasa)")
+
+
+def cmd_data_prune(args, settings: Settings) -> int:
+    from bot.composition import build_lifecycle
+
+    _print_counts(build_lifecycle(settings).prune())
+    return 0
+
+
+def cmd_data_erase(args, settings: Settings) -> int:
+    from bot.composition import build_lifecycle
+    from bot.services.retention import NotACitizen
+
+    try:
+        counts = build_lifecycle(settings).erase(args.who)
+    except NotACitizen as exc:
+        print(f"ERROR {exc}")
+        return 2
+    _print_counts(counts)
+    return 0
+
+
 def cmd_web(args, settings: Settings) -> int:
     import uvicorn
 
@@ -523,6 +550,16 @@ def build_parser() -> argparse.ArgumentParser:
     db = group("db", "database")
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
+    data = group("data", "personal information: retention and erasure (PIPL)")
+    data.add_parser(
+        "prune", help="delete what is past its retention period (LEGAL_TRIAGE_RETAIN_*); prints counts"
+    ).set_defaults(func=cmd_data_prune)
+    erase = data.add_parser(
+        "erase", help="erase one citizen's data on request: every table and Rasa's tracker; audited by pseudonym"
+    )
+    erase.add_argument("who", metavar="SENDER|PHONE", help="a sender id (web:…, tg:…, wx:…) or a phone number")
+    erase.set_defaults(func=cmd_data_erase)
+
     actions = sub.add_parser("actions", help="run the action server (rasa-sdk; loads the models at start)")
     actions.add_argument("-p", "--port", type=int, default=5055)
     actions.set_defaults(func=cmd_actions)
@@ -532,7 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Files and folders this process creates (the SQLite database, the data folder, exports, logs)
+#: are readable by their owner only: they hold citizens' personal information.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

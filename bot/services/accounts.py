@@ -20,6 +20,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -302,6 +303,16 @@ class Accounts:
                     at=self._clock(), username=username, action=action, target=target, detail=detail
                 )
             )
+
+    def prune(self, audit_before: dt.datetime) -> dict[str, int]:
+        """Delete expired sessions and audit rows older than ``audit_before`` (retention)."""
+        now = self._clock()
+        with self._engine.begin() as conn:
+            expired = or_(sessions.c.last_seen < now - IDLE, sessions.c.created_at < now - ABSOLUTE)
+            return {
+                "staff_sessions": conn.execute(delete(sessions).where(expired)).rowcount,
+                "audit_log": conn.execute(delete(audit_log).where(audit_log.c.at < audit_before)).rowcount,
+            }
 
     def audit_entries(self, limit: int = 200) -> list[AuditEntry]:
         with self._engine.connect() as conn:

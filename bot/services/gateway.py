@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, PAYLOAD_TITLES, BotMessage, RasaClient
 from bot.services.handoff import Handoff
+from bot.settings import Settings
 
 logger = logging.getLogger("bot.services.gateway")
 
@@ -50,6 +51,38 @@ class RateLimit:
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
         return allowed
+
+
+def privacy_notice(settings: Settings) -> str:
+    """What a citizen is told with the first reply (PIPL art. 17): what is collected, why, for how
+    long, how to have it erased, and whom to ask."""
+    chats = max(settings.retain_tracker_days, settings.retain_transcript_days)
+    return (
+        "【个人信息保护提示】为了解答您的问题、办理法律援助申请和调解预约，本服务会记录您发来的消息，"
+        "以及您填写的姓名、电话、住址等信息，只用于办理您的事项和不含个人身份的统计。"
+        f"聊天记录保存{chats}天，办结的申请和预约保存{settings.retain_case_days}天，到期自动删除。"
+        "您可以随时要求查阅、更正或删除您的个人信息：回复“转人工”告诉工作人员即可。"
+        "有疑问可以拨打12348公共法律服务热线。"
+    )
+
+
+class FirstReplies:
+    """Adds the privacy notice to the first reply each sender gets.
+
+    Remembered per process (bounded): after a restart a citizen may be told once more, never less.
+    """
+
+    def __init__(self, notice: str, max_senders: int = 100_000) -> None:
+        self.notice, self._max = notice, max_senders
+        self._told: OrderedDict[str, None] = OrderedDict()
+
+    def add_notice(self, sender_id: str, replies: list[BotMessage]) -> list[BotMessage]:
+        if sender_id in self._told:
+            return replies
+        self._told[sender_id] = None
+        if len(self._told) > self._max:
+            self._told.popitem(last=False)
+        return [*replies, BotMessage(self.notice)]
 
 
 class OfferedPayloads:
@@ -90,12 +123,14 @@ class Gateway:
         limit: RateLimit | None = None,
         offered: OfferedPayloads | None = None,
         address_limit: RateLimit | None = None,
+        notice: str | None = None,
     ) -> None:
         self.rasa = rasa
         self.handoff = handoff
         self.limit = limit or RateLimit()
         self.offered = offered or OfferedPayloads()
         self.address_limit = address_limit
+        self.first_replies = FirstReplies(notice) if notice else None
 
     async def handle(self, sender_id: str, text: str, address: str | None = None) -> list[BotMessage]:
         """The replies to one citizen message (possibly none while a person has the conversation).
@@ -127,4 +162,4 @@ class Gateway:
             # restarting): the citizen is told, rather than left in silence, and may press the same button again.
             return [BotMessage(TRY_LATER)]
         self.offered.remember(sender_id, replies)
-        return replies
+        return self.first_replies.add_notice(sender_id, replies) if self.first_replies else replies

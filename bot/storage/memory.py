@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from bot.domain import (
+    FINAL_APPLICATION_STATUSES,
+    FINAL_BOOKING_STATUSES,
+    BookingStatus,
     Consultation,
     ConversationMessage,
     Escalation,
     LegalAidApplication,
     MediationBooking,
+    RetentionCutoffs,
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError
-from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
+from bot.privacy import scrub
+from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
 
 
 class InMemoryCaseStore:
@@ -28,11 +36,13 @@ class InMemoryCaseStore:
         self._usage: Counter[tuple[str, datetime]] = Counter()
         self._escalations: list[Escalation] = []
         self._messages: list[ConversationMessage] = []
-        self._outbox: list[tuple[int, str, dict]] = []
+        self._outbox: list[tuple[int, str, dict, datetime]] = []
+        # ids keep increasing after deletions (retention, erasure), as SQL's do
+        self._ids = {kind: itertools.count(1) for kind in ("escalation", "message", "outbox", "unanswered")}
         self.consultations: list[Consultation] = []
         self.schedules: dict[str, list[tuple[int, str, int]]] = {}
         self._unanswered: list[UnansweredQuestion] = []
-        self._delivered: set[str] = set()
+        self._delivered: dict[str, datetime] = {}
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
         now = self._clock()
@@ -71,7 +81,7 @@ class InMemoryCaseStore:
             return {s: self._usage[(committee_id, s)] for s in starts}
 
     def _queue(self, escalation: Escalation) -> Escalation:
-        stored = dataclasses.replace(escalation, id=len(self._escalations) + 1, created_at=self._clock())
+        stored = dataclasses.replace(escalation, id=next(self._ids["escalation"]), created_at=self._clock())
         self._escalations.append(stored)
         return stored
 
@@ -136,7 +146,7 @@ class InMemoryCaseStore:
 
     def add_message(self, message: ConversationMessage) -> ConversationMessage:
         with self._lock:
-            stored = dataclasses.replace(message, id=len(self._messages) + 1, created_at=self._clock())
+            stored = dataclasses.replace(message, id=next(self._ids["message"]), created_at=self._clock())
             self._messages.append(stored)
             return stored
 
@@ -146,12 +156,13 @@ class InMemoryCaseStore:
 
     def push_outbox(self, sender_id: str, message: dict) -> int:
         with self._lock:
-            self._outbox.append((len(self._outbox) + 1, sender_id, message))
-            return len(self._outbox)
+            new_id = next(self._ids["outbox"])
+            self._outbox.append((new_id, sender_id, message, self._clock()))
+            return new_id
 
     def outbox(self, sender_id: str, after: int = 0) -> list[tuple[int, dict]]:
         with self._lock:
-            return [(i, m) for i, s, m in self._outbox if s == sender_id and i > after]
+            return [(i, m) for i, s, m, _ in self._outbox if s == sender_id and i > after]
 
     # ---- webhook deliveries ------------------------------------------------------------------
     def delivered(self, key: str) -> bool:
@@ -160,7 +171,7 @@ class InMemoryCaseStore:
 
     def mark_delivered(self, key: str) -> None:
         with self._lock:
-            self._delivered.add(key)
+            self._delivered.setdefault(key, self._clock())
 
     # ---- what was asked -------------------------------------------------------------------
     def record_consultation(self, consultation: Consultation) -> None:
@@ -170,7 +181,12 @@ class InMemoryCaseStore:
     def record_unanswered(self, question: UnansweredQuestion) -> None:
         with self._lock:
             self._unanswered.append(
-                dataclasses.replace(question, id=len(self._unanswered) + 1, at=question.at or self._clock())
+                dataclasses.replace(
+                    question,
+                    text=scrub(question.text),
+                    id=next(self._ids["unanswered"]),
+                    at=question.at or self._clock(),
+                )
             )
 
     def unanswered(self, limit: int = 1000) -> list[UnansweredQuestion]:
@@ -180,3 +196,72 @@ class InMemoryCaseStore:
     def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
         with self._lock:
             return list(self.schedules.get(committee_id, []))
+
+    # ---- personal-information lifecycle -----------------------------------------------------
+    def prune(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
+        def finished(record) -> bool:  # the twin keeps no status history: a record's last change is its creation
+            final = FINAL_APPLICATION_STATUSES if isinstance(record, LegalAidApplication) else FINAL_BOOKING_STATUSES
+            return record.status.value in final and record.created_at < cutoffs.cases
+
+        with self._lock:
+            closed = {
+                e.id
+                for e in self._escalations
+                if e.status == "closed" and e.closed_at is not None and e.closed_at < cutoffs.transcripts
+            }
+            old_records = {ref for ref, r in self._records.items() if finished(r)}
+            old_deliveries = {k for k, at in self._delivered.items() if at < self._clock() - DELIVERY_MEMORY}
+            kept: dict[str, Any] = {
+                "conversation_messages": [m for m in self._messages if m.escalation_id not in closed],
+                "escalations": [e for e in self._escalations if e.id not in closed],
+                "web_outbox": [o for o in self._outbox if o[3] >= cutoffs.outbox],
+                "unanswered_questions": [q for q in self._unanswered if q.at is None or q.at >= cutoffs.unanswered],
+                "consultations": [c for c in self.consultations if c.at is None or c.at >= cutoffs.statistics],
+            }
+            counts = {
+                "conversation_messages": len(self._messages) - len(kept["conversation_messages"]),
+                "escalations": len(self._escalations) - len(kept["escalations"]),
+                "case_events": 0,  # status changes are the console's, on SQL only
+                "legal_aid_applications": sum(isinstance(self._records[r], LegalAidApplication) for r in old_records),
+                "mediation_bookings": sum(isinstance(self._records[r], MediationBooking) for r in old_records),
+                "web_outbox": len(self._outbox) - len(kept["web_outbox"]),
+                "unanswered_questions": len(self._unanswered) - len(kept["unanswered_questions"]),
+                "consultations": len(self.consultations) - len(kept["consultations"]),
+                "inbound_deliveries": len(old_deliveries),
+            }
+            self._messages, self._escalations = kept["conversation_messages"], kept["escalations"]
+            self._outbox, self._unanswered = kept["web_outbox"], kept["unanswered_questions"]
+            self.consultations = kept["consultations"]
+            self._records = {ref: r for ref, r in self._records.items() if ref not in old_records}
+            self._delivered = {k: at for k, at in self._delivered.items() if k not in old_deliveries}
+            return counts
+
+    def senders_with_phone(self, phone: str) -> set[str]:
+        with self._lock:
+            return {r.sender_id for r in self._records.values() if r.phone == phone}
+
+    def erase(self, sender_ids: Collection[str], pseudonyms: Collection[str]) -> dict[str, int]:
+        senders, hashes = set(sender_ids), set(pseudonyms)
+        with self._lock:
+            theirs = {e.id for e in self._escalations if e.sender_id in senders}
+            records = {ref: r for ref, r in self._records.items() if r.sender_id in senders}
+            for r in records.values():
+                if isinstance(r, MediationBooking) and r.status in (BookingStatus.BOOKED, BookingStatus.CONFIRMED):
+                    self._usage[(r.committee_id, r.slot_start)] -= 1
+            counts = {
+                "conversation_messages": sum(m.escalation_id in theirs for m in self._messages),
+                "escalations": len(theirs),
+                "case_events": 0,  # status changes are the console's, on SQL only
+                "legal_aid_applications": sum(isinstance(r, LegalAidApplication) for r in records.values()),
+                "mediation_bookings": sum(isinstance(r, MediationBooking) for r in records.values()),
+                "web_outbox": sum(o[1] in senders for o in self._outbox),
+                "unanswered_questions": sum(q.sender_hash in hashes for q in self._unanswered),
+                "consultations": sum(c.sender_hash in hashes for c in self.consultations),
+            }
+            self._messages = [m for m in self._messages if m.escalation_id not in theirs]
+            self._escalations = [e for e in self._escalations if e.id not in theirs]
+            self._records = {ref: r for ref, r in self._records.items() if ref not in records}
+            self._outbox = [o for o in self._outbox if o[1] not in senders]
+            self._unanswered = [q for q in self._unanswered if q.sender_hash not in hashes]
+            self.consultations = [c for c in self.consultations if c.sender_hash not in hashes]
+            return counts

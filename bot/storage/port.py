@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from bot.domain import (
@@ -12,11 +13,14 @@ from bot.domain import (
     Escalation,
     LegalAidApplication,
     MediationBooking,
+    RetentionCutoffs,
     UnansweredQuestion,
 )
 
 APPLICATION_PREFIX = "LA"
 BOOKING_PREFIX = "MB"
+#: How long a webhook delivery is remembered (redeliveries come within minutes or hours).
+DELIVERY_MEMORY = timedelta(days=3)
 
 
 def make_reference(prefix: str, day: date, number: int) -> str:
@@ -105,3 +109,15 @@ class CaseStore(Protocol):
 
     def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
         """The committee's own slots set in the console: (weekday, "HH:MM", capacity); empty = the default."""
+
+    # ---- personal-information lifecycle (PIPL) ----
+    def prune(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
+        """Delete every row past its retention period; the number deleted per table."""
+
+    def senders_with_phone(self, phone: str) -> set[str]:
+        """The senders of the applications and bookings that give this phone number."""
+
+    def erase(self, sender_ids: Collection[str], pseudonyms: Collection[str]) -> dict[str, int]:
+        """Delete everything these senders left: cases (freeing their slots), escalations and
+        transcripts, outbox, and by pseudonym statistics and unanswered questions; the number
+        deleted per table."""

@@ -143,6 +143,7 @@ unanswered_questions = Table(
     Column("topic", String(32)),
     Column("reason", String(16), nullable=False),
     Column("resolved_faq_id", String(96)),
+    Column("sender_hash", String(32), index=True),  # the pseudonym: erasure on request reaches the row
 )
 
 case_events = Table(

@@ -8,7 +8,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from datetime import datetime, timedelta
+from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -24,6 +25,8 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from bot.domain import (
+    FINAL_APPLICATION_STATUSES,
+    FINAL_BOOKING_STATUSES,
     ApplicationStatus,
     BookingStatus,
     Consultation,
@@ -31,10 +34,12 @@ from bot.domain import (
     Escalation,
     LegalAidApplication,
     MediationBooking,
+    RetentionCutoffs,
     UnansweredQuestion,
 )
 from bot.errors import SlotUnavailableError, StorageUnavailableError
-from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, make_reference, with_reference
+from bot.privacy import scrub
+from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
 from bot.storage.schema import (  # noqa: F401 - the tables are this adapter's, re-exported
     applications,
     bookings,
@@ -51,8 +56,6 @@ from bot.storage.schema import (  # noqa: F401 - the tables are this adapter's, 
     unanswered_questions,
     web_outbox,
 )
-
-DELIVERY_MEMORY = timedelta(days=3)
 
 _ESCALATION_FIELDS = (
     "sender_id",
@@ -464,10 +467,11 @@ class SqlCaseStore:
                 insert(unanswered_questions).values(
                     at=question.at or self._clock(),
                     channel=question.channel,
-                    text=question.text,
+                    text=scrub(question.text),  # kept for people to read: no phone, ID numbers, names
                     topic=question.topic,
                     reason=question.reason,
                     resolved_faq_id=question.resolved_faq_id,
+                    sender_hash=question.sender_hash,
                 )
             )
 
@@ -484,7 +488,16 @@ class SqlCaseStore:
                 .all()
             )
         return [
-            UnansweredQuestion(r["channel"], r["text"], r["reason"], r["topic"], r["id"], r["at"], r["resolved_faq_id"])
+            UnansweredQuestion(
+                r["channel"],
+                r["text"],
+                r["reason"],
+                r["topic"],
+                r["id"],
+                r["at"],
+                r["resolved_faq_id"],
+                r["sender_hash"],
+            )
             for r in rows
         ]
 
@@ -496,3 +509,83 @@ class SqlCaseStore:
                 )
             ).all()
         return [(r.weekday, r.time, r.capacity) for r in rows]
+
+    # ---- personal-information lifecycle -----------------------------------------------------
+    def prune(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
+        closed = (escalations.c.status == "closed") & (escalations.c.closed_at < cutoffs.transcripts)
+        finished = (
+            select(applications.c.reference)
+            .where(applications.c.status.in_(FINAL_APPLICATION_STATUSES), applications.c.updated_at < cutoffs.cases)
+            .union_all(
+                select(bookings.c.reference).where(
+                    bookings.c.status.in_(FINAL_BOOKING_STATUSES), bookings.c.updated_at < cutoffs.cases
+                )
+            )
+        )
+        statements = {
+            "conversation_messages": delete(conversation_messages).where(
+                conversation_messages.c.escalation_id.in_(select(escalations.c.id).where(closed))
+            ),
+            "escalations": delete(escalations).where(closed),
+            "case_events": delete(case_events).where(case_events.c.reference.in_(finished)),
+            "legal_aid_applications": delete(applications).where(
+                applications.c.status.in_(FINAL_APPLICATION_STATUSES), applications.c.updated_at < cutoffs.cases
+            ),
+            "mediation_bookings": delete(bookings).where(
+                bookings.c.status.in_(FINAL_BOOKING_STATUSES), bookings.c.updated_at < cutoffs.cases
+            ),
+            "web_outbox": delete(web_outbox).where(web_outbox.c.created_at < cutoffs.outbox),
+            "unanswered_questions": delete(unanswered_questions).where(unanswered_questions.c.at < cutoffs.unanswered),
+            "consultations": delete(consultations).where(consultations.c.at < cutoffs.statistics),
+            "inbound_deliveries": delete(inbound_deliveries).where(
+                inbound_deliveries.c.at < self._clock() - DELIVERY_MEMORY
+            ),
+        }
+        with self._engine.begin() as conn:
+            return {table: conn.execute(statement).rowcount for table, statement in statements.items()}
+
+    def senders_with_phone(self, phone: str) -> set[str]:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(applications.c.sender_id)
+                .where(applications.c.phone == phone)
+                .union(select(bookings.c.sender_id).where(bookings.c.phone == phone))
+            )
+            return set(found.scalars())
+
+    def erase(self, sender_ids: Collection[str], pseudonyms: Collection[str]) -> dict[str, int]:
+        senders, hashes = list(sender_ids), list(pseudonyms)
+        theirs = select(escalations.c.id).where(escalations.c.sender_id.in_(senders))
+        cases = (
+            select(applications.c.reference)
+            .where(applications.c.sender_id.in_(senders))
+            .union_all(select(bookings.c.reference).where(bookings.c.sender_id.in_(senders)))
+        )
+        with self._engine.begin() as conn:
+            held = conn.execute(
+                select(bookings.c.committee_id, bookings.c.slot_start).where(
+                    bookings.c.sender_id.in_(senders),
+                    bookings.c.status.in_((BookingStatus.BOOKED.value, BookingStatus.CONFIRMED.value)),
+                )
+            ).all()
+            for slot in held:  # an erased booking no longer holds its place
+                conn.execute(
+                    update(slots)
+                    .where(slots.c.committee_id == slot.committee_id, slots.c.slot_start == slot.slot_start)
+                    .values(booked=slots.c.booked - 1)
+                )
+            statements = {
+                "conversation_messages": delete(conversation_messages).where(
+                    conversation_messages.c.escalation_id.in_(theirs)
+                ),
+                "escalations": delete(escalations).where(escalations.c.sender_id.in_(senders)),
+                "case_events": delete(case_events).where(case_events.c.reference.in_(cases)),
+                "legal_aid_applications": delete(applications).where(applications.c.sender_id.in_(senders)),
+                "mediation_bookings": delete(bookings).where(bookings.c.sender_id.in_(senders)),
+                "web_outbox": delete(web_outbox).where(web_outbox.c.sender_id.in_(senders)),
+                "unanswered_questions": delete(unanswered_questions).where(
+                    unanswered_questions.c.sender_hash.in_(hashes)
+                ),
+                "consultations": delete(consultations).where(consultations.c.sender_hash.in_(hashes)),
+            }
+            return {table: conn.execute(statement).rowcount for table, statement in statements.items()}

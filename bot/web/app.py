@@ -36,7 +36,7 @@ from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.retrieval.embedding import Embedder
 from bot.services.accounts import Accounts
-from bot.services.gateway import TRY_LATER, Gateway, RateLimit
+from bot.services.gateway import TRY_LATER, Gateway, RateLimit, privacy_notice
 from bot.services.handoff import Handoff
 from bot.settings import Settings
 from bot.web.console.pages import install_console
@@ -107,7 +107,12 @@ def create_app(
     ``embedder_factory`` gives the console's FAQ pages the embedding model, loaded on first use."""
     # One gateway per channel: each counts its own senders, and its own client addresses at its own rate
     # (WeChat's come from WeChat's servers, shared by all of its users).
-    gateway = Gateway(rasa, handoff, address_limit=RateLimit.per_minute(settings.web_ip_messages_per_minute))
+    gateway = Gateway(
+        rasa,
+        handoff,
+        address_limit=RateLimit.per_minute(settings.web_ip_messages_per_minute),
+        notice=privacy_notice(settings),
+    )
     trusted = trusted_networks(settings.trusted_proxies)
     secret = web_secret(settings)
 
@@ -137,7 +142,12 @@ def create_app(
     if settings.wechat_token:
         from bot.channels.wechat import wechat_router
 
-        wechat = Gateway(rasa, handoff, address_limit=RateLimit.per_minute(settings.wechat_ip_messages_per_minute))
+        wechat = Gateway(
+            rasa,
+            handoff,
+            address_limit=RateLimit.per_minute(settings.wechat_ip_messages_per_minute),
+            notice=privacy_notice(settings),
+        )
         app.include_router(wechat_router(settings, wechat, deliveries=handoff.store))
 
     # Inside the headers below, so that a 413 carries them too; answered as any error (the console's as a page).
@@ -227,8 +237,8 @@ def create_app(
             replies = await gateway.handle(sender, message.message, client_address(request, trusted))
         except RasaUnavailable as exc:
             log_event(logger, "rasa_unavailable", sender, error=str(exc))
-            body = {"sender": sender, "messages": [{"text": TRY_LATER, "buttons": []}]}
-            return with_sender(JSONResponse(body, status_code=503), request, sender)
+            busy = {"sender": sender, "messages": [{"text": TRY_LATER, "buttons": []}]}
+            return with_sender(JSONResponse(busy, status_code=503), request, sender)
         escalation = handoff.open_for(sender)
         body: dict[str, object] = {
             "sender": sender,

@@ -32,7 +32,9 @@ COOKIE = "lt_console"
 LOGIN_COOKIE = "lt_login"
 #: Console areas beyond the escalations (modules in this package, each with ``router(console)``).
 AREAS: tuple[str, ...] = tuple(
-    name for name in ("cases", "faq_admin", "stats") if importlib.util.find_spec(f"bot.web.console.{name}") is not None
+    name
+    for name in ("cases", "faq_admin", "stats", "privacy")
+    if importlib.util.find_spec(f"bot.web.console.{name}") is not None
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",

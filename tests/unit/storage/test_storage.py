@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -193,6 +194,38 @@ def test_questions_are_counted_and_unanswered_ones_kept(store):
     store.record_unanswered(UnansweredQuestion("wx", "那个事咋办", "fallback"))
     assert [q.text for q in store.unanswered()] == ["那个事咋办", "我家猪跑到别人田里了"]
     assert store.unanswered()[0].at is not None and store.unanswered()[0].id is not None
+
+
+def test_unanswered_questions_are_stored_without_phone_id_numbers_or_names(store):
+    store.record_unanswered(
+        UnansweredQuestion("web", "我叫王建国，电话138 1234 5678，身份证43032119900307123X，老板欠薪咋办", "none")
+    )
+    [kept] = store.unanswered()
+    assert kept.text == "我叫[姓名]，电话[电话]，身份证[身份证号]，老板欠薪咋办"
+
+
+def test_unanswered_questions_stored_before_are_scrubbed_by_the_migration(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert, select
+
+    from bot.storage.schema import unanswered_questions
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(upgrade.__code__.co_filename).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "0006")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(unanswered_questions).values(
+                at=dt.datetime(2026, 11, 1), channel="tg", text="我的电话13812345678，邻居占了我的地", reason="none"
+            )
+        )
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert conn.execute(select(unanswered_questions.c.text)).scalar_one() == "我的电话[电话]，邻居占了我的地"
 
 
 def test_a_delivery_is_remembered_once(store):

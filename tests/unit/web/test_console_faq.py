@@ -188,6 +188,14 @@ def test_unanswered_questions_are_clustered_into_a_draft(faq):
     assert draft.status_code == 200 and "由未答问题生成" in draft.text and "<option selected>合同纠纷" in draft.text
 
 
+def test_a_phone_number_never_reaches_the_unanswered_page(faq):
+    faq.store.record_unanswered(UnansweredQuestion("web", "我电话138-1234-5678，邻居把路堵了怎么办", "none", "侵权"))
+    login(faq, "pufa")
+    page = faq.get("/console/faq/unanswered")
+    assert page.status_code == 200 and "邻居把路堵了怎么办" in page.text
+    assert "5678" not in page.text and "[电话]" in page.text
+
+
 def test_version_diff_lists_added_removed_and_changed(tmp_path):
     def write(name, rows):
         (tmp_path / name).mkdir()

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from bot.domain import UnansweredQuestion
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings
@@ -249,6 +250,20 @@ def test_the_page_shows_charts_and_numbers(client):
     for chart in stats.CHARTS:
         assert f'href="/console/stats/{chart}.csv?from=2026-11-01&amp;to=2026-11-30"' in html
     assert client.get("/console/static/stats.css").status_code == 200
+
+
+def test_a_phone_number_never_reaches_the_statistics_page(client, tmp_path):
+    store = SqlCaseStore(make_engine(f"sqlite:///{tmp_path / 'console.db'}"))
+    for _ in range(3):  # asked often: among the top unanswered questions
+        store.record_unanswered(
+            UnansweredQuestion("web", "我叫李小红电话13812345678，低保户能免费请律师吗", "none", at=at(12))
+        )
+    login(client, "wang")
+    page = client.get(f"/console/stats?{RANGE}")
+    export = client.get(f"/console/stats/unanswered.csv?{RANGE}")
+    assert page.status_code == 200 and "低保户能免费请律师吗" in page.text and "低保户能免费请律师吗" in export.text
+    for shown in (page.text, export.text):
+        assert "13812345678" not in shown and "李小红" not in shown
 
 
 def test_default_range_is_the_last_30_days(client):

@@ -1,0 +1,42 @@
+"""Erasure on request from the console (PIPL art. 47): administrators only, the same use case as
+``legal-triage data erase`` (``bot/services/retention.py``), audited under the administrator's name."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from bot.services.retention import DataLifecycle, NotACitizen
+from bot.storage.rasa_tracker import RasaTracker
+from bot.web.console.pages import Console
+
+#: Account management's permission: only administrators have it.
+PERMISSION = "users"
+
+
+def router(console: Console) -> APIRouter:
+    api = APIRouter(prefix="/console/privacy")
+
+    @api.get("/erase")
+    async def erase_page(request: Request) -> HTMLResponse:
+        return console.page("privacy_erase.html", session=console.session_of(request, PERMISSION))
+
+    @api.post("/erase")
+    async def erase(
+        request: Request, csrf: str = Form(""), who: str = Form(""), confirmed: str = Form("")
+    ) -> HTMLResponse:
+        session = console.checked(request, csrf, PERMISSION)
+        if console.settings is None:
+            raise HTTPException(503, "删除个人信息需要完整的配置")
+        if confirmed != "yes":
+            return console.page("privacy_erase.html", 400, session=session, error="请先勾选确认")
+        lifecycle = DataLifecycle(
+            console.settings, console.store, console.accounts, RasaTracker(console.settings.tracker_url)
+        )
+        try:
+            counts = lifecycle.erase(who, by=session.user.username)
+        except NotACitizen:
+            return console.page("privacy_erase.html", 400, session=session, error="请填写发送者ID（如 tg:123）或手机号")
+        return console.page("privacy_erase.html", session=session, counts=counts)
+
+    return api
