@@ -1,101 +1,93 @@
 """Typed settings, read once from the environment.
 
-Every setting has a ``LEGAL_TRIAGE_`` environment variable. Paths default to folders inside the
+Every setting has a ``LEGAL_TRIAGE_`` environment variable (pydantic-settings). Paths default to folders inside the
 project checkout so that ``make run`` works from a fresh clone without configuration.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"LEGAL_TRIAGE_{name}", default)
+class Settings(BaseSettings):
+    """All run-time configuration of the app side (action server, web app, CLI).
 
+    pydantic-settings reads each field from ``LEGAL_TRIAGE_<FIELD>`` (an empty variable counts as
+    unset); the channels' settings keep the names their platforms document (``TELEGRAM_BOT_TOKEN``,
+    ``WECHAT_TOKEN``, ...). Keyword arguments (tests) win over the environment.
+    """
 
-def _path(name: str, default: Path) -> Path:
-    value = os.environ.get(f"LEGAL_TRIAGE_{name}")
-    return Path(value).expanduser().resolve() if value else default
-
-
-@dataclass(frozen=True)
-class Settings:
-    """All run-time configuration of the app side (action server, web app, CLI)."""
+    model_config = SettingsConfigDict(
+        env_prefix="LEGAL_TRIAGE_", env_ignore_empty=True, frozen=True, extra="ignore", populate_by_name=True
+    )
 
     project_root: Path = PROJECT_ROOT
-    knowledge_base_dir: Path = field(default_factory=lambda: _path("KB_DIR", PROJECT_ROOT / "knowledge_base"))
-    models_dir: Path = field(default_factory=lambda: _path("MODELS_DIR", PROJECT_ROOT / "models"))
-    data_dir: Path = field(default_factory=lambda: _path("DATA_DIR", PROJECT_ROOT / "data"))
+    knowledge_base_dir: Path = Field(PROJECT_ROOT / "knowledge_base", validation_alias="LEGAL_TRIAGE_KB_DIR")
+    models_dir: Path = PROJECT_ROOT / "models"
+    data_dir: Path = PROJECT_ROOT / "data"
     # Any sentence-transformers model folder (or name already present locally) may be used.
-    embedding_model: str = field(default_factory=lambda: _env("EMBEDDING_MODEL", ""))
-    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
-    rasa_url: str = field(default_factory=lambda: _env("RASA_URL", "http://127.0.0.1:5005"))
-    rasa_token: str = field(default_factory=lambda: _env("RASA_TOKEN", ""))
-    action_server_url: str = field(default_factory=lambda: _env("ACTION_SERVER_URL", "http://127.0.0.1:5055"))
-    web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
-    web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8000")))
-    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    embedding_model: str = ""
+    database_url: str = ""
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = ""
+    action_server_url: str = "http://127.0.0.1:5055"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    log_level: str = "INFO"
     # Staff API: comma-separated "username:token:YYYY-MM-DD" entries, each acting as that console account
     # until that day (bot/web/staff.py).
-    staff_tokens: str = field(default_factory=lambda: _env("STAFF_TOKENS", ""))
+    staff_tokens: str = ""
     # Seconds before a waiting citizen is told nobody has picked up yet (default: services.yml).
-    handoff_pickup_seconds: int | None = field(
-        default_factory=lambda: int(v) if (v := _env("HANDOFF_PICKUP_SECONDS", "")) else None
-    )
-    handoff_check_seconds: float = field(default_factory=lambda: float(_env("HANDOFF_CHECK_SECONDS", "30")))
+    handoff_pickup_seconds: int | None = None
+    handoff_check_seconds: float = 30.0
     # Console cookies get the Secure flag (on by default; browsers keep Secure cookies on http://localhost
     # too). "0" turns it off for plain-HTTP development on another address.
-    console_secure_cookie: bool = field(default_factory=lambda: _env("CONSOLE_SECURE_COOKIE", "1") != "0")
+    console_secure_cookie: bool = True
     # Key of the HMAC that signs web chat ids in their cookie (unset: a random key per process, ids then
     # do not survive a restart). Any long random string, the same for every web worker.
-    web_secret: str = field(default_factory=lambda: _env("WEB_SECRET", ""))
+    web_secret: str = ""
     # Reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For names the client.
-    trusted_proxies: str = field(default_factory=lambda: _env("TRUSTED_PROXIES", ""))
+    trusted_proxies: str = ""
     # Messages a minute from one client address (0: no limit), on top of the limit per sender id. WeChat
     # posts from its own servers, shared by all of its users: its limit must stay far above the peak.
-    web_ip_messages_per_minute: int = field(default_factory=lambda: int(_env("WEB_IP_MESSAGES_PER_MINUTE", "60")))
-    wechat_ip_messages_per_minute: int = field(
-        default_factory=lambda: int(_env("WECHAT_IP_MESSAGES_PER_MINUTE", "600"))
-    )
+    web_ip_messages_per_minute: int = 60
+    wechat_ip_messages_per_minute: int = 600
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
-    serving_threads: int = field(default_factory=lambda: int(_env("SERVING_THREADS", "1")))
+    serving_threads: int = 1
     # Personal information (PIPL): days each kind of data is kept before `legal-triage data prune`
     # deletes it (README, "Personal information (PIPL)").
-    retain_tracker_days: int = field(default_factory=lambda: int(_env("RETAIN_TRACKER_DAYS", "180")))
-    retain_transcript_days: int = field(default_factory=lambda: int(_env("RETAIN_TRANSCRIPT_DAYS", "180")))
-    retain_outbox_days: int = field(default_factory=lambda: int(_env("RETAIN_OUTBOX_DAYS", "30")))
-    retain_unanswered_days: int = field(default_factory=lambda: int(_env("RETAIN_UNANSWERED_DAYS", "90")))
-    retain_case_days: int = field(default_factory=lambda: int(_env("RETAIN_CASE_DAYS", "365")))
-    retain_statistics_days: int = field(default_factory=lambda: int(_env("RETAIN_STATISTICS_DAYS", "730")))
-    retain_audit_days: int = field(default_factory=lambda: int(_env("RETAIN_AUDIT_DAYS", "1095")))
+    retain_tracker_days: int = 180
+    retain_transcript_days: int = 180
+    retain_outbox_days: int = 30
+    retain_unanswered_days: int = 90
+    retain_case_days: int = 365
+    retain_statistics_days: int = 730
+    retain_audit_days: int = 1095
     # Key of the pseudonyms of sender ids (HMAC-SHA256) in statistics and logs; scripts/env.sh keeps
     # a random one in data/pseudonym_secret. Unset: a random one per process (and a warning).
-    pseudonym_secret: str = field(default_factory=lambda: _env("PSEUDONYM_SECRET", ""))
+    pseudonym_secret: str = ""
     # Rasa's SQL tracker store (the same variable endpoints.yml reads; scripts/env.sh sets it).
-    rasa_tracker_url: str = field(default_factory=lambda: os.environ.get("RASA_TRACKER_URL", ""))
+    rasa_tracker_url: str = Field("", validation_alias="RASA_TRACKER_URL")
     # Channels (names as the deployment documents them, without our prefix).
-    telegram_bot_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_BOT_TOKEN", ""))
-    telegram_base_url: str = field(
-        default_factory=lambda: os.environ.get("TELEGRAM_BASE_URL", "https://api.telegram.org/bot")
-    )
-    telegram_webhook_url: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_URL", ""))
-    telegram_webhook_secret: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""))
-    telegram_webhook_port: int = field(default_factory=lambda: int(os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")))
-    wechat_token: str = field(default_factory=lambda: os.environ.get("WECHAT_TOKEN", ""))
-    wechat_app_id: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_ID", ""))
-    wechat_app_secret: str = field(default_factory=lambda: os.environ.get("WECHAT_APP_SECRET", ""))
-    wechat_aes_key: str = field(default_factory=lambda: os.environ.get("WECHAT_AES_KEY", ""))
+    telegram_bot_token: str = Field("", validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", validation_alias="TELEGRAM_BASE_URL")
+    telegram_webhook_url: str = Field("", validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: str = Field("", validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_webhook_port: int = Field(8443, validation_alias="TELEGRAM_WEBHOOK_PORT")
+    wechat_token: str = Field("", validation_alias="WECHAT_TOKEN")
+    wechat_app_id: str = Field("", validation_alias="WECHAT_APP_ID")
+    wechat_app_secret: str = Field("", validation_alias="WECHAT_APP_SECRET")
+    wechat_aes_key: str = Field("", validation_alias="WECHAT_AES_KEY")
     # Seconds a signed WeChat callback URL is accepted either side of our clock (replays are refused).
-    wechat_replay_window: int = field(default_factory=lambda: int(_env("WECHAT_REPLAY_WINDOW", "300")))
-    wechat_api_base_url: str = field(
-        default_factory=lambda: os.environ.get("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/cgi-bin/")
-    )
+    wechat_replay_window: int = 300
+    wechat_api_base_url: str = Field("https://api.weixin.qq.com/cgi-bin/", validation_alias="WECHAT_API_BASE_URL")
 
     @property
     def base_embedding_model_path(self) -> Path:

@@ -26,11 +26,11 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
+from cachetools import TTLCache
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.background import BackgroundTask
@@ -120,49 +120,12 @@ def _openid(sender_id: str) -> str:
 # Small bounded memories
 
 
-class TtlCache:
-    """A bounded map whose entries expire. WeChat retries and numbered options need minutes of memory."""
-
-    def __init__(self, ttl: float, max_items: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl
-        self._max_items = max_items
-        self._clock = clock
-        self._items: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-
-    def __len__(self) -> int:
-        self._evict()
-        return len(self._items)
-
-    def get(self, key: Hashable) -> Any | None:
-        self._evict()
-        entry = self._items.get(key)
-        return entry[1] if entry else None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        self._items[key] = (self._clock() + self._ttl, value)
-        self._items.move_to_end(key)
-        self._evict()
-
-    def pop(self, key: Hashable) -> Any | None:
-        self._evict()
-        entry = self._items.pop(key, None)
-        return entry[1] if entry else None
-
-    def add(self, key: Hashable) -> bool:
-        """Remember ``key``; False if it was already there (a repeat)."""
-        if self.get(key) is not None:
-            return False
-        self.put(key, True)
-        return True
-
-    def _evict(self) -> None:
-        # Every entry lives equally long and put() moves a key to the end, so the oldest is first.
-        now = self._clock()
-        while self._items:
-            key, (expires, _) = next(iter(self._items.items()))
-            if expires > now and len(self._items) <= self._max_items:
-                break
-            del self._items[key]
+def first_time(memory: TTLCache, key: Hashable) -> bool:
+    """Remember ``key`` in a bounded, expiring memory; False if it was there already (a repeat)."""
+    if key in memory:
+        return False
+    memory[key] = True
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,8 +270,8 @@ class WeChatConversation:
         self.reply_timeout = reply_timeout
         self.menu = dict(MENU_TEXTS if menu is None else menu)
         # WeChat retries three times within about 15 s; five minutes is ample.
-        self.seen = TtlCache(ttl=300, max_items=20_000, clock=clock)
-        self.options = TtlCache(ttl=1800, max_items=20_000, clock=clock)
+        self.seen: TTLCache = TTLCache(maxsize=20_000, ttl=300, timer=clock)
+        self.options: TTLCache = TTLCache(maxsize=20_000, ttl=1800, timer=clock)
         self._background: set[asyncio.Task] = set()
 
     async def answer(self, message: Any, address: str | None = None) -> tuple[str, list[str]]:
@@ -320,7 +283,7 @@ class WeChatConversation:
         key = _retry_key(message)
         # In-flight retries are caught in memory; the delivery log also remembers what was handled
         # before a restart or by another instance.
-        if not self.seen.add(key) or already_delivered(self.deliveries, key):
+        if not first_time(self.seen, key) or already_delivered(self.deliveries, key):
             log_event(logger, "wechat_duplicate", sender_id, kind=kind)
             return SUCCESS, []
         log_event(logger, "wechat_in", sender_id, kind=kind)
@@ -352,7 +315,7 @@ class WeChatConversation:
         if number.isdecimal() and len(number) <= 2:
             options = self.options.get(sender_id)
             if options and 1 <= int(number) <= len(options):
-                self.options.pop(sender_id)
+                self.options.pop(sender_id, None)
                 return options[int(number) - 1]
         return text
 
@@ -385,9 +348,9 @@ class WeChatConversation:
         texts, payloads = render(replies)
         if texts:
             if payloads:
-                self.options.put(sender_id, payloads)
+                self.options[sender_id] = payloads
             else:
-                self.options.pop(sender_id)
+                self.options.pop(sender_id, None)
         return texts
 
     async def _deliver_late(self, sender_id: str, work: Awaitable[list[BotMessage]]) -> None:
@@ -484,7 +447,7 @@ def wechat_router(
     trusted = trusted_networks(settings.trusted_proxies)
     window = settings.wechat_replay_window
     # A URL stays acceptable while its timestamp is within the window: at most 2 * window seconds.
-    nonces = TtlCache(ttl=2 * window, max_items=100_000)
+    nonces: TTLCache = TTLCache(maxsize=100_000, ttl=2 * window)
     router = APIRouter()
 
     @router.get("/wechat")
@@ -535,7 +498,7 @@ def wechat_router(
                 xml = body
             # Signed and fresh: a (timestamp, nonce) seen before is a replay. "success" rather than
             # an error, in case WeChat itself retries with the same URL: either way nothing is handled.
-            if not nonces.add((timestamp, nonce)):
+            if not first_time(nonces, (timestamp, nonce)):
                 log_event(logger, "wechat_replay", "wx:?")
                 return _text(SUCCESS, 200)
             message = parse_message(xml)

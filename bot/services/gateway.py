@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
+
+from cachetools import LRUCache, TTLCache
 
 from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, PAYLOAD_TITLES, BotMessage, RasaClient
@@ -34,8 +35,8 @@ class RateLimit:
     """
 
     def __init__(self, burst: int = 8, every: float = 2.0, clock=time.monotonic, max_senders: int = 100_000) -> None:
-        self.burst, self.every, self._clock, self._max = burst, every, clock, max_senders
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.burst, self.every, self._clock = burst, every, clock
+        self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(maxsize=max_senders)
 
     @classmethod
     def per_minute(cls, messages: int) -> RateLimit | None:
@@ -48,8 +49,6 @@ class RateLimit:
         tokens = min(float(self.burst), tokens + (now - last) / self.every)
         allowed = tokens >= 1.0
         self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-        if len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)
         return allowed
 
 
@@ -73,15 +72,13 @@ class FirstReplies:
     """
 
     def __init__(self, notice: str, max_senders: int = 100_000) -> None:
-        self.notice, self._max = notice, max_senders
-        self._told: OrderedDict[str, None] = OrderedDict()
+        self.notice = notice
+        self._told: LRUCache[str, bool] = LRUCache(maxsize=max_senders)
 
     def add_notice(self, sender_id: str, replies: list[BotMessage]) -> list[BotMessage]:
         if sender_id in self._told:
             return replies
-        self._told[sender_id] = None
-        if len(self._told) > self._max:
-            self._told.popitem(last=False)
+        self._told[sender_id] = True
         return [*replies, BotMessage(self.notice)]
 
 
@@ -93,18 +90,14 @@ class OfferedPayloads:
     """
 
     def __init__(self, ttl: float = 3 * 3600.0, clock=time.monotonic, max_senders: int = 50_000) -> None:
-        self.ttl, self._clock, self._max = ttl, clock, max_senders
-        self._offers: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
+        self.ttl = ttl
+        self._offers: TTLCache[str, frozenset[str]] = TTLCache(maxsize=max_senders, ttl=ttl, timer=clock)
 
     def remember(self, sender_id: str, replies: Sequence[BotMessage]) -> None:
-        self._offers.pop(sender_id, None)
-        self._offers[sender_id] = (self._clock() + self.ttl, frozenset(b.payload for m in replies for b in m.buttons))
-        while len(self._offers) > self._max:
-            self._offers.popitem(last=False)
+        self._offers[sender_id] = frozenset(b.payload for m in replies for b in m.buttons)
 
     def allows(self, sender_id: str, payload: str) -> bool:
-        expires, payloads = self._offers.get(sender_id, (0.0, frozenset()))
-        return payload in MENU_PAYLOADS or (expires > self._clock() and payload in payloads)
+        return payload in MENU_PAYLOADS or payload in self._offers.get(sender_id, frozenset())
 
 
 def as_text(text: str) -> str:

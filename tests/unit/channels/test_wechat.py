@@ -17,6 +17,7 @@ import time
 import httpx
 import pytest
 import xmltodict
+from cachetools import TTLCache
 from fastapi import FastAPI
 from wechatpy.crypto import WeChatCrypto
 
@@ -26,8 +27,8 @@ from bot.channels.wechat import (
     SUCCESS,
     TEXT_ONLY,
     VOICE_NOT_RECOGNISED,
-    TtlCache,
     WeChatSender,
+    first_time,
     render,
     wechat_router,
 )
@@ -595,15 +596,12 @@ def test_render_numbers_options_across_messages_and_packs_within_the_limit():
     assert render([BotMessage("")]) == ([], [])
 
 
-def test_ttl_cache_forgets_old_entries_and_stays_bounded():
+def test_a_repeat_is_known_until_it_expires():
     now = [0.0]
-    cache = TtlCache(ttl=10, max_items=3, clock=lambda: now[0])
-    assert cache.add("a") and not cache.add("a")
+    memory = TTLCache(maxsize=3, ttl=10, timer=lambda: now[0])
+    assert first_time(memory, "a") and not first_time(memory, "a")
     now[0] = 11
-    assert cache.add("a")  # expired: WeChat would not retry this late
-    for key in "bcd":
-        cache.add(key)
-    assert len(cache) == 3 and cache.get("a") is None
+    assert first_time(memory, "a")  # expired: WeChat would not retry this late
 
 
 def test_the_actions_numbered_options_are_numbered_once_across_a_turn():
