@@ -33,6 +33,9 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: _path("DATA_DIR", PROJECT_ROOT / "data"))
     # Any sentence-transformers model folder (or name already present locally) may be used.
     embedding_model: str = field(default_factory=lambda: _env("EMBEDDING_MODEL", ""))
+    # "torch" (the float model) or "onnx-int8" (its int8 export by `legal-triage model export`, part of
+    # `make model`). Indexes name the backend that built them: switching it means `make setup` again.
+    embedding_backend: str = field(default_factory=lambda: _env("EMBEDDING_BACKEND", "torch"))
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
     rasa_url: str = field(default_factory=lambda: _env("RASA_URL", "http://127.0.0.1:5005"))
     rasa_token: str = field(default_factory=lambda: _env("RASA_TOKEN", ""))
