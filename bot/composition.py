@@ -51,10 +51,11 @@ _lock = threading.Lock()
 _services: Services | None = None
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    from bot.retrieval.embedding import SentenceTransformerEmbedder
+def load_embedder(settings: Settings, threads: int = 0) -> Embedder:
+    """The configured model on the configured backend (``threads``: ONNX Runtime's, 0 = one per core)."""
+    from bot.retrieval.embedding import embedder_for
 
-    return SentenceTransformerEmbedder(settings.embedding_model_path)
+    return embedder_for(settings.embedding_model_path, settings.embedding_backend, threads)
 
 
 def load_statute_search(settings: Settings, embedder: Embedder, use_faq: bool = True) -> StatuteSearch:
@@ -81,7 +82,7 @@ def build_services(settings: Settings) -> Services:
     # builds keep the libraries' default threads).
     torch.set_num_threads(max(1, settings.serving_threads))
     faiss.omp_set_num_threads(max(1, settings.serving_threads))
-    embedder = load_embedder(settings)
+    embedder = load_embedder(settings, threads=max(1, settings.serving_threads))
     topics = None
     if (settings.topic_model_dir / "manifest.json").exists():
         topics = TopicClassifier.load(settings.topic_model_dir, embedder)

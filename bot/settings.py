@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     # Any sentence-transformers model folder (or name already present locally) may be used.
     embedding_model: str = ""
+    # "torch" (the float model) or "onnx-int8" (its int8 export by `legal-triage model export`, part of
+    # `make model`). Indexes name the backend that built them: switching it means `make setup` again.
+    embedding_backend: str = "torch"
     database_url: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = ""

