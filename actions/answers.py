@@ -11,11 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import OFFER_BUTTONS, LegalTriageAction, option_buttons
 from bot.composition import Services
-from bot.domain import AnswerKind, Consultation, FaqEntry, UnansweredQuestion
-from bot.privacy import hashed, log_event
-from bot.rasa_client import MAX_MESSAGE_CHARS
+from bot.domain import AnswerKind, FaqEntry
+from bot.privacy import log_event
 from bot.services.answering import FACT_TITLES, offers_for_topic
-from bot.services.outbound import channel_of
 
 logger = logging.getLogger("bot.actions")
 
@@ -24,26 +22,12 @@ logger = logging.getLogger("bot.actions")
 LONG_QUESTION_CHARS = 30
 
 
-def record(
-    services: Services,
-    tracker: Tracker,
-    kind: str,
-    topic: str | None,
-    faq_id: str | None = None,
-    score: float | None = None,
-) -> None:
-    """Count a handled question for the statistics (no text; the sender pseudonymised)."""
-    services.store.record_consultation(
-        Consultation(
-            hashed(tracker.sender_id),
-            channel_of(tracker.sender_id),
-            kind,
-            topic,
-            tracker.get_slot("la_town") or tracker.get_slot("md_town"),
-            faq_id,
-            round(score, 4) if score is not None else None,
-        )
-    )
+def town(tracker: Tracker) -> str | None:
+    return tracker.get_slot("la_town") or tracker.get_slot("md_town")
+
+
+def record(services: Services, tracker: Tracker, kind: str, topic: str | None, faq_id: str | None = None) -> None:
+    services.consultations.count(tracker.sender_id, kind, topic, faq_id, town=town(tracker))
 
 
 def faq_message(entry: FaqEntry) -> str:
@@ -88,26 +72,7 @@ class ActionAnswerQuestion(LegalTriageAction):
             score=round(top.score, 3) if top else None,
         )
         topic_events = [SlotSet("topic", answer.topic.best.label)] if answer.topic else []
-        record(
-            services,
-            tracker,
-            "statute" if answer.articles else answer.kind.value,
-            top.entry.topic
-            if top and answer.kind is AnswerKind.CONFIDENT
-            else (answer.topic.best.label if answer.topic else None),
-            top.entry.id if top and answer.kind is AnswerKind.CONFIDENT else None,
-            top.score if top else None,
-        )
-        if answer.kind is not AnswerKind.CONFIDENT and not answer.articles:
-            services.store.record_unanswered(
-                UnansweredQuestion(
-                    channel_of(tracker.sender_id),
-                    text[:MAX_MESSAGE_CHARS],
-                    "none" if answer.kind is AnswerKind.NONE else "low_confidence",
-                    answer.topic.best.label if answer.topic else None,
-                    sender_hash=hashed(tracker.sender_id),
-                )
-            )
+        services.consultations.answered(tracker.sender_id, text, answer, town(tracker))
         if answer.articles:
             utter_articles(dispatcher, answer.articles)
             return topic_events

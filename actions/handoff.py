@@ -12,10 +12,9 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 
 from actions.base import LegalTriageAction
 from bot.composition import Services
-from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, MediationBooking, UnansweredQuestion
-from bot.privacy import hashed, log_event
+from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, MediationBooking
+from bot.privacy import log_event
 from bot.services.handoff import HandoffPolicy
-from bot.services.outbound import channel_of
 
 logger = logging.getLogger("bot.actions")
 FORMS = {"legal_aid_form": "la_", "mediation_form": "md_"}
@@ -70,15 +69,8 @@ class ActionEscalate(LegalTriageAction):
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
         reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
         if reason == "fallback":  # the bot did not understand: keep the question for the FAQ writers
-            services.store.record_unanswered(
-                UnansweredQuestion(
-                    channel_of(tracker.sender_id),
-                    (tracker.latest_message.get("text") or "")[:2000],
-                    "fallback",
-                    tracker.get_slot("topic"),
-                    sender_hash=hashed(tracker.sender_id),
-                )
-            )
+            text = tracker.latest_message.get("text") or ""
+            services.consultations.unanswered(tracker.sender_id, text, "fallback", tracker.get_slot("topic"))
         dispatcher.utter_message(
             text=f"好的，已为您转接人工，{office_hours(services)}，回复会出现在这里。"
             "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。"

@@ -23,6 +23,7 @@ from bot.retrieval.faq import FaqRetriever
 from bot.retrieval.statutes import StatuteIndex, StatuteSearch, is_current
 from bot.retrieval.topics import TopicClassifier
 from bot.services.answering import QuestionAnswering
+from bot.services.consultations import ConsultationLog
 from bot.services.gateway import Gateway, privacy_notice
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
@@ -45,6 +46,10 @@ class Services:
     @property
     def qa(self) -> QuestionAnswering:
         return QuestionAnswering(self.retriever, self.topics, self.laws, self.statutes)
+
+    @property
+    def consultations(self) -> ConsultationLog:
+        return ConsultationLog(self.store)
 
 
 _lock = threading.Lock()

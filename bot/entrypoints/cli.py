@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bot.settings import Settings, get_settings
+from bot.settings import Settings
 
 
 def _read_queries(stream: Iterable[str], key: str) -> Iterator[str]:
@@ -142,15 +142,17 @@ def cmd_kb_build(args, settings: Settings) -> int:
     from bot.knowledge import kb
     from bot.retrieval.embedding import embedder_name
     from bot.retrieval.faq import FaqIndex, current_version
+    from bot.retrieval.rerank import SECOND_STAGE
 
     knowledge = kb.load(settings.knowledge_base_dir / "faq", _library(settings))
     try:  # freshness from the manifests alone: an up-to-date index costs no model load
         current = current_version(settings.faq_index_dir)
+        manifest = json.loads((settings.faq_index_dir / current / "manifest.json").read_text())
         if (
             not args.force
             and current.endswith(knowledge.version)
-            and json.loads((settings.faq_index_dir / current / "manifest.json").read_text())["embedding_model"]
-            == embedder_name(settings.embedding_model_path, settings.embedding_backend)
+            and manifest["embedding_model"] == embedder_name(settings.embedding_model_path, settings.embedding_backend)
+            and manifest.get("second_stage") == SECOND_STAGE
         ):
             print(f"FAQ index {current} is up to date")
             return 0
@@ -590,7 +592,7 @@ PRIVATE_UMASK = 0o077
 def main(argv: list[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    settings = Settings()  # read now: a command is one process, started with its environment
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return args.func(args, settings)

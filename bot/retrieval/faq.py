@@ -21,7 +21,7 @@ from bot.errors import IndexMismatchError
 from bot.knowledge.kb import KnowledgeBase, entry_from_dict, entry_to_dict
 from bot.retrieval.embedding import Embedder, encode_all
 from bot.retrieval.lexical import Bm25
-from bot.retrieval.rerank import CANDIDATES, Reranker
+from bot.retrieval.rerank import CANDIDATES, SECOND_STAGE, Reranker
 from bot.retrieval.rerank import train as train_reranker
 from bot.retrieval.vector_index import current_version, publish
 
@@ -171,6 +171,7 @@ class FaqIndex:
             "built_at": stamp,
             "index": index_kind(self._faiss),
             "index_params": search_parameters(self._faiss),
+            "second_stage": SECOND_STAGE if self.reranker is not None else None,
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         if self.reranker is not None:

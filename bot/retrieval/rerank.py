@@ -34,10 +34,27 @@ CANDIDATES = 20
 NARRATIVE_CHARS = (40, 120)
 HELD_OUT_PER_ENTRY = 2
 FILE = "reranker.json"
+#: Names this second stage in the index manifest: `kb build` rebuilds an index made without it.
+SECOND_STAGE = "logreg-top20-v1"
+
+
+#: The columns of ``features``.
+FEATURE_NAMES = (
+    "fused",
+    "dense",
+    "lexical",
+    "log_rank",
+    "fused_gap",
+    "dense_gap",
+    "lexical_gap",
+    "log_dense_rank",
+    "log_lexical_rank",
+    "top_margin",
+)
 
 
 def features(hits: Sequence[FaqHit]) -> np.ndarray:
-    """One row per candidate, in the first stage's order."""
+    """One row per candidate (columns ``FEATURE_NAMES``), in the first stage's order."""
     s = np.array([h.score for h in hits], dtype=np.float64)
     d = np.array([h.dense for h in hits], dtype=np.float64)
     lx = np.array([h.lexical for h in hits], dtype=np.float64)
