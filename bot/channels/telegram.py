@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+from cachetools import LRUCache
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -131,15 +132,11 @@ class ButtonKeys:
     """
 
     def __init__(self, limit: int = 10_000) -> None:
-        self._limit = limit
-        self._payloads: OrderedDict[str, str] = OrderedDict()
+        self._payloads: LRUCache[str, str] = LRUCache(maxsize=limit)
 
     def key_for(self, payload: str) -> str:
         key = "b:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:10]
         self._payloads[key] = payload
-        self._payloads.move_to_end(key)
-        while len(self._payloads) > self._limit:
-            self._payloads.popitem(last=False)
         return key
 
     def payload(self, key: str) -> str | None:
