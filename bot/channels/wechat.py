@@ -451,7 +451,7 @@ def wechat_router(
     router = APIRouter()
 
     @router.get("/wechat")
-    async def verify(request: Request) -> Response:
+    def verify(request: Request) -> Response:
         """Answer WeChat's server-address check with the echo string."""
         q = request.query_params
         signature, timestamp, nonce, echostr = (q.get(k) for k in ("signature", "timestamp", "nonce", "echostr"))

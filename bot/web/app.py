@@ -193,11 +193,11 @@ def create_app(
         return JSONResponse({"error": TRY_LATER}, status_code=500)
 
     @app.get("/chat", response_class=HTMLResponse)
-    async def chat_page() -> HTMLResponse:
+    def chat_page() -> HTMLResponse:
         return HTMLResponse(page)
 
     @app.get("/")
-    async def root() -> HTMLResponse:
+    def root() -> HTMLResponse:
         return HTMLResponse('<meta http-equiv="refresh" content="0; url=/chat">')
 
     def issued_sender(request: Request, claimed: str | None = None) -> str | None:
@@ -248,14 +248,14 @@ def create_app(
         return with_sender(JSONResponse(body), request, sender)
 
     @app.post("/api/chat/end")
-    async def end(request: Request) -> Response:
+    def end(request: Request) -> Response:
         """End the conversation on this device (a shared phone, a kiosk): a fresh id replaces the cookie,
         so what was said can no longer be read from here."""
         sender = f"web:{uuid.uuid4()}"
         return with_sender(JSONResponse({"sender": sender}), request, sender)
 
     @app.get("/api/chat/updates")
-    async def updates(
+    def updates(
         request: Request, sender: str | None = None, after: int = Query(0, ge=0, le=MAX_ID)
     ) -> JSONResponse:
         """Messages from staff (and other notices) the page has not shown yet; the page polls this."""

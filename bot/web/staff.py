@@ -129,7 +129,7 @@ def staff_router(handoff: Handoff, rasa: RasaClient, tokens: dict[str, StaffToke
             raise HTTPException(404, f"no conversation {escalation_id}") from None
 
     @router.get("/conversations")
-    async def list_conversations(status: str = "waiting", user: User = Depends(staff)) -> dict:  # noqa: B008
+    def list_conversations(status: str = "waiting", user: User = Depends(staff)) -> dict:  # noqa: B008
         if status not in STATUSES:
             raise HTTPException(400, f"status must be one of {', '.join(STATUSES)}")
         audited(user, "list", f"conversations:{status}")

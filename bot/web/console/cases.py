@@ -460,11 +460,11 @@ def router(console: Console) -> APIRouter:
         )
 
     @api.get("/schedules")
-    async def schedules(request: Request) -> HTMLResponse:
+    def schedules(request: Request) -> HTMLResponse:
         return schedules_page(request, saved=request.query_params.get("saved") == "1")
 
     @api.post("/schedules")
-    async def add_schedule(
+    def add_schedule(
         request: Request,
         csrf: str = Form(""),
         committee_id: str = Form(""),
@@ -514,7 +514,7 @@ def router(console: Console) -> APIRouter:
         return RedirectResponse("/console/schedules?saved=1", status_code=303)
 
     @api.post("/schedules/{schedule_id}/delete")
-    async def delete_schedule(request: Request, schedule_id: RowId, csrf: str = Form("")) -> Response:
+    def delete_schedule(request: Request, schedule_id: RowId, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, "bookings")
         scope = session.user.committee_scope
         with engine().begin() as conn:

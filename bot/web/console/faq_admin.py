@@ -347,7 +347,7 @@ def router(console) -> APIRouter:
 
     # ---- list ----------------------------------------------------------------------------------
     @r.get("")
-    async def faq_list(request: Request, q: str = "", topic: str = "") -> Response:
+    def faq_list(request: Request, q: str = "", topic: str = "") -> Response:
         session = session_of(request, PERMISSION)
         words = q.strip()
         rows = [
@@ -391,13 +391,13 @@ def router(console) -> APIRouter:
         )
 
     @r.get("/new")
-    async def new_entry(request: Request) -> Response:
+    def new_entry(request: Request) -> Response:
         session = session_of(request, PERMISSION)
         form = {name: "" for name in FIELDS} | {"reviewed_on": dt.date.today().isoformat()}
         return edit_page(session, form, {}, None, None)
 
     @r.get("/{entry_id}/edit")
-    async def edit_entry(
+    def edit_entry(
         request: Request, entry_id: str, draft_id: int | None = Query(None, ge=1, le=MAX_ID)
     ) -> Response:
         session = session_of(request, PERMISSION)
@@ -420,7 +420,7 @@ def router(console) -> APIRouter:
         return edit_page(session, form, {}, entry_id, None)
 
     @r.post("/save")
-    async def save(
+    def save(
         request: Request,
         csrf: str = Form(""),
         editing: str = Form(""),
@@ -482,7 +482,7 @@ def router(console) -> APIRouter:
         return RedirectResponse(f"/console/faq/drafts/{new_id}", status_code=303)
 
     @r.get("/articles.json")
-    async def articles(request: Request, law: str = "", q: str = "") -> JSONResponse:
+    def articles(request: Request, law: str = "", q: str = "") -> JSONResponse:
         session_of(request, PERMISSION)
         lib, words = library(), q.strip()
         number = None
@@ -510,7 +510,7 @@ def router(console) -> APIRouter:
 
     # ---- drafts and review ---------------------------------------------------------------------
     @r.get("/drafts/{draft_id}")
-    async def draft_page(request: Request, draft_id: RowId, error: str = "") -> Response:
+    def draft_page(request: Request, draft_id: RowId, error: str = "") -> Response:
         session = session_of(request, PERMISSION)
         d = draft(draft_id)
         return page(
@@ -525,7 +525,7 @@ def router(console) -> APIRouter:
         )
 
     @r.post("/drafts/{draft_id}/submit")
-    async def submit(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
+    def submit(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         d = draft(draft_id)
         if d["status"] not in ("draft", "rejected") or d["author"] != session.user.username:
@@ -535,7 +535,7 @@ def router(console) -> APIRouter:
         return RedirectResponse(f"/console/faq/drafts/{draft_id}", status_code=303)
 
     @r.post("/drafts/{draft_id}/reject")
-    async def reject(request: Request, draft_id: RowId, csrf: str = Form(""), note: str = Form("")) -> Response:
+    def reject(request: Request, draft_id: RowId, csrf: str = Form(""), note: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         d = draft(draft_id)
         if not may_review(session, d):
@@ -562,7 +562,7 @@ def router(console) -> APIRouter:
         audit(reviewer, "faq_publish", f"faq:{entry_id}", version.name)
 
     @r.post("/drafts/{draft_id}/approve")
-    async def approve(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
+    def approve(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         d = draft(draft_id)
         if not may_review(session, d):
@@ -617,7 +617,7 @@ def router(console) -> APIRouter:
             return ""
 
     @r.get("/versions")
-    async def versions_page(request: Request, done: str = "") -> Response:
+    def versions_page(request: Request, done: str = "") -> Response:
         session = session_of(request, PERMISSION)
         root = settings.faq_index_dir
         rows = [version_info(root, v) for v in reversed(retrieval.versions(root))] if root.exists() else []
@@ -631,7 +631,7 @@ def router(console) -> APIRouter:
         return version
 
     @r.get("/versions/{version}")
-    async def version_diff(request: Request, version: str) -> Response:
+    def version_diff(request: Request, version: str) -> Response:
         session = session_of(request, PERMISSION)
         version, now = known_version(version), current()
         diff = (
@@ -646,7 +646,7 @@ def router(console) -> APIRouter:
         )
 
     @r.post("/versions/{version}/rollback")
-    async def rollback(request: Request, version: str, csrf: str = Form("")) -> Response:
+    def rollback(request: Request, version: str, csrf: str = Form("")) -> Response:
         session = checked(request, csrf, PERMISSION)
         version = known_version(version)
         retrieval.publish(settings.faq_index_dir, version)

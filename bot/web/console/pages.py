@@ -147,7 +147,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
 
     # ---- static ---------------------------------------------------------------------------
     @router.get("/static/{name}")
-    async def static_file(name: str) -> Response:
+    def static_file(name: str) -> Response:
         types = {"css": "text/css", "js": "text/javascript"}
         kind = name.rsplit(".", 1)[-1]
         if kind not in types or "/" in name or not static.joinpath(name).is_file():
@@ -172,7 +172,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         return secure_cookie or request.url.scheme == "https"
 
     @router.get("/login")
-    async def login_page(request: Request, next: str = "") -> HTMLResponse:
+    def login_page(request: Request, next: str = "") -> HTMLResponse:
         return login_form(request, next if next.startswith("/console/") else "")
 
     @router.post("/login")
@@ -201,7 +201,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         return response
 
     @router.post("/logout")
-    async def logout(request: Request, csrf: str = Form("")) -> Response:
+    def logout(request: Request, csrf: str = Form("")) -> Response:
         session = session_of(request)
         if csrf == session.csrf:
             accounts.logout(request.cookies.get(COOKIE, ""))
@@ -212,11 +212,11 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
 
     @router.get("")
     @router.get("/")
-    async def home(request: Request) -> Response:
+    def home(request: Request) -> Response:
         return RedirectResponse(home_for(session_of(request)), status_code=303)
 
     @router.get("/account")
-    async def account(request: Request) -> HTMLResponse:
+    def account(request: Request) -> HTMLResponse:
         session = session_of(request)
         return page("account.html", session=session, PERMISSIONS=PERMISSIONS)
 
@@ -248,7 +248,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         return {"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee}
 
     @router.get("/escalations")
-    async def escalations_page(
+    def escalations_page(
         request: Request,
         status: str = "waiting",
         channel: str = "",
@@ -271,7 +271,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         )
 
     @router.get("/escalations.json")
-    async def escalations_json(
+    def escalations_json(
         request: Request,
         status: str = "waiting",
         channel: str = "",
@@ -369,11 +369,11 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         return tuple(c for c in committees if c in known) if role == Role.MEDIATOR.value else ()
 
     @router.get("/users")
-    async def users(request: Request) -> HTMLResponse:
+    def users(request: Request) -> HTMLResponse:
         return users_page(request, session_of(request, "users"))
 
     @router.post("/users")
-    async def create_user(
+    def create_user(
         request: Request,
         csrf: str = Form(""),
         username: str = Form(""),
@@ -394,7 +394,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         return RedirectResponse("/console/users?done=created", status_code=303)
 
     @router.post("/users/{username}/{change}")
-    async def change_user(
+    def change_user(
         request: Request,
         username: str,
         change: str,

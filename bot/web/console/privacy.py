@@ -18,11 +18,11 @@ def router(console: Console) -> APIRouter:
     api = APIRouter(prefix="/console/privacy")
 
     @api.get("/erase")
-    async def erase_page(request: Request) -> HTMLResponse:
+    def erase_page(request: Request) -> HTMLResponse:
         return console.page("privacy_erase.html", session=console.session_of(request, PERMISSION))
 
     @api.post("/erase")
-    async def erase(
+    def erase(
         request: Request, csrf: str = Form(""), who: str = Form(""), confirmed: str = Form("")
     ) -> HTMLResponse:
         session = console.checked(request, csrf, PERMISSION)

@@ -338,7 +338,7 @@ def router(console: Console) -> APIRouter:
         return console.engine
 
     @api.get("")
-    async def stats_page(
+    def stats_page(
         request: Request, start: str = Query("", alias="from"), end: str = Query("", alias="to")
     ) -> HTMLResponse:
         session = console.session_of(request, PERMISSION)
@@ -378,7 +378,7 @@ def router(console: Console) -> APIRouter:
         )
 
     @api.get("/{chart}.csv")
-    async def stats_csv(
+    def stats_csv(
         request: Request, chart: str, start: str = Query("", alias="from"), end: str = Query("", alias="to")
     ) -> Response:
         session = console.session_of(request, PERMISSION)
