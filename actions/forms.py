@@ -289,7 +289,9 @@ class ActionAskMdSlot(LegalTriageAction):
             dispatcher.utter_message(response="utter_no_slots")
             return []
         dispatcher.utter_message(
-            text=f"由{committee.name}为您调解。请选择时间（回复数字）：",
+            text=f"由{committee.name}为您调解。请选择时间（回复数字）："
+            if services.directory.schedule.confirmed
+            else f"由{committee.name}为您调解。请选一个您方便的时间（回复数字），调解委员会会电话和您确认：",
             buttons=option_buttons([mediation.slot_label(s) for s in starts]),
         )
         return [SlotSet("md_offered", [s.isoformat() for s in starts])]
@@ -302,7 +304,9 @@ class ActionAskMdConfirm(LegalTriageAction):
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
         booking = _booking(tracker, services)
         committee = services.directory.committee_for(booking.dispute_type, booking.town)
-        dispatcher.utter_message(text=mediation.read_back(booking, committee), buttons=CONFIRM_BUTTONS)
+        dispatcher.utter_message(
+            text=mediation.read_back(booking, committee, services.directory.schedule.confirmed), buttons=CONFIRM_BUTTONS
+        )
         return []
 
 
@@ -325,6 +329,8 @@ class ActionSubmitMediation(LegalTriageAction):
             ]
         committee = services.directory.committee_for(booking.dispute_type, booking.town)
         log_event(logger, "mediation_booked", tracker.sender_id, reference=booking.reference)
-        dispatcher.utter_message(text=mediation.confirmation_text(booking, committee))
+        dispatcher.utter_message(
+            text=mediation.confirmation_text(booking, committee, services.directory.schedule.confirmed)
+        )
         # The booking is queued for the committee (mediation.book); a person takes it from here.
         return [*(SlotSet(slot, None) for slot in MD_SLOTS), ConversationPaused()]

@@ -27,6 +27,8 @@ class Schedule:
     horizon_days: int
     min_lead_days: int
     offered: int
+    #: The bureau confirmed these hours (services.yml ``schedule.confirmed``); else a time is a wish.
+    confirmed: bool = False
 
     def upcoming(self, now: dt.datetime) -> list[dt.datetime]:
         """All slot start times in the booking horizon, earliest first."""
@@ -68,6 +70,7 @@ class ServiceDirectory:
             int(s["horizon_days"]),
             int(s["min_lead_days"]),
             int(s["offered"]),
+            bool(s.get("confirmed", False)),
         )
 
     @classmethod

@@ -95,7 +95,12 @@ def booking(
     )
 
 
-def read_back(booking: MediationBooking, committee: Committee) -> str:
+def time_line(booking: MediationBooking, confirmed: bool) -> str:
+    label = slot_label(booking.slot_start)
+    return f"时间：{label}" if confirmed else f"希望的时间：{label}（以调解委员会电话确认的时间为准）"
+
+
+def read_back(booking: MediationBooking, committee: Committee, confirmed: bool = True) -> str:
     b = booking
     return "\n".join(
         [
@@ -107,7 +112,7 @@ def read_back(booking: MediationBooking, committee: Committee) -> str:
             f"姓名：{b.name}",
             f"电话：{mask_phone(b.phone)}",
             f"调解组织：{committee.name}",
-            f"时间：{slot_label(b.slot_start)}",
+            time_line(b, confirmed),
             "信息对吗？",
         ]
     )
@@ -124,10 +129,11 @@ def book(store: CaseStore, directory: ServiceDirectory, booking: MediationBookin
     return store.add_booking(booking, capacity=capacity, escalation=queue)
 
 
-def confirmation_text(booking: MediationBooking, committee: Committee) -> str:
+def confirmation_text(booking: MediationBooking, committee: Committee, confirmed: bool = True) -> str:
+    head = "预约成功！" if confirmed else "调解预约已提交！"
     return (
-        f"预约成功！预约编号：{booking.reference}\n"
-        f"调解组织：{committee.name}\n时间：{slot_label(booking.slot_start)}\n"
+        f"{head}预约编号：{booking.reference}\n"
+        f"调解组织：{committee.name}\n{time_line(booking, confirmed)}\n"
         "人民调解不收费，双方自愿参加。调解员会先电话和您确认；请带上身份证和相关材料（照片、协议、借条等）。\n"
         "查询进度时发送预约编号即可。"
     )

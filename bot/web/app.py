@@ -255,9 +255,7 @@ def create_app(
         return with_sender(JSONResponse({"sender": sender}), request, sender)
 
     @app.get("/api/chat/updates")
-    def updates(
-        request: Request, sender: str | None = None, after: int = Query(0, ge=0, le=MAX_ID)
-    ) -> JSONResponse:
+    def updates(request: Request, sender: str | None = None, after: int = Query(0, ge=0, le=MAX_ID)) -> JSONResponse:
         """Messages from staff (and other notices) the page has not shown yet; the page polls this."""
         sender_id = known_sender(request, sender)
         escalation = handoff.open_for(sender_id)

@@ -397,9 +397,7 @@ def router(console) -> APIRouter:
         return edit_page(session, form, {}, None, None)
 
     @r.get("/{entry_id}/edit")
-    def edit_entry(
-        request: Request, entry_id: str, draft_id: int | None = Query(None, ge=1, le=MAX_ID)
-    ) -> Response:
+    def edit_entry(request: Request, entry_id: str, draft_id: int | None = Query(None, ge=1, le=MAX_ID)) -> Response:
         session = session_of(request, PERMISSION)
         if draft_id is not None:
             d = draft(draft_id)

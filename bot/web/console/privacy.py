@@ -22,9 +22,7 @@ def router(console: Console) -> APIRouter:
         return console.page("privacy_erase.html", session=console.session_of(request, PERMISSION))
 
     @api.post("/erase")
-    def erase(
-        request: Request, csrf: str = Form(""), who: str = Form(""), confirmed: str = Form("")
-    ) -> HTMLResponse:
+    def erase(request: Request, csrf: str = Form(""), who: str = Form(""), confirmed: str = Form("")) -> HTMLResponse:
         session = console.checked(request, csrf, PERMISSION)
         if console.settings is None:
             raise HTTPException(503, "删除个人信息需要完整的配置")
