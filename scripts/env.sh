@@ -16,20 +16,22 @@ export ACTION_ENDPOINT_URL="${ACTION_ENDPOINT_URL:-$LEGAL_TRIAGE_ACTION_SERVER_U
 export RASA_TRACKER_DIALECT="${RASA_TRACKER_DIALECT:-sqlite}"
 export RASA_TRACKER_URL="${RASA_TRACKER_URL:-sqlite:///$LEGAL_TRIAGE_DATA_DIR/rasa_tracker.db}"
 export RASA_TRACKER_DB="${RASA_TRACKER_DB:-$LEGAL_TRIAGE_DATA_DIR/rasa_tracker.db}"
-# Token for Rasa's HTTP API (--enable-api): from the environment, else one kept in data/.
-if [ -z "${RASA_TOKEN:-}" ]; then
-  token_file="$LEGAL_TRIAGE_DATA_DIR/rasa_token"
-  [ -s "$token_file" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file")
-  RASA_TOKEN="$(cat "$token_file")"
-fi
-export RASA_TOKEN LEGAL_TRIAGE_RASA_TOKEN="$RASA_TOKEN"
-# Key of the sender pseudonyms (HMAC): the same in every process and across restarts.
-if [ -z "${LEGAL_TRIAGE_PSEUDONYM_SECRET:-}" ]; then
-  secret_file="$LEGAL_TRIAGE_DATA_DIR/pseudonym_secret"
-  [ -s "$secret_file" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secret_file")
-  LEGAL_TRIAGE_PSEUDONYM_SECRET="$(cat "$secret_file")"
-fi
-export LEGAL_TRIAGE_PSEUDONYM_SECRET
+# Secrets each process must share, and keep across restarts: from the environment, else random ones
+# kept owner-only in data/.
+keep_secret() {  # VARIABLE FILE BYTES
+  if [ -z "${!1:-}" ]; then
+    [ -s "$2" ] || (umask 077; head -c "$3" /dev/urandom | od -An -tx1 | tr -d ' \n' > "$2")
+    printf -v "$1" '%s' "$(cat "$2")"
+  fi
+  export "${1?}"
+}
+# Token for Rasa's HTTP API (--enable-api).
+keep_secret RASA_TOKEN "$LEGAL_TRIAGE_DATA_DIR/rasa_token" 24
+export LEGAL_TRIAGE_RASA_TOKEN="$RASA_TOKEN"
+# Key of the sender pseudonyms (HMAC).
+keep_secret LEGAL_TRIAGE_PSEUDONYM_SECRET "$LEGAL_TRIAGE_DATA_DIR/pseudonym_secret" 32
+# Key that signs the web chat's sender cookie: a citizen's conversation survives a web app restart.
+keep_secret LEGAL_TRIAGE_WEB_SECRET "$LEGAL_TRIAGE_DATA_DIR/web_secret" 32
 # The action server listens on loopback only.
 export SANIC_HOST=127.0.0.1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

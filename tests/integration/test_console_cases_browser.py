@@ -11,7 +11,9 @@ import pytest
 from bot.domain import ApplicationStatus, LegalAidApplication, MediationBooking
 from bot.services.accounts import Accounts, Role
 from bot.storage.sql import SqlCaseStore, make_engine
+from bot.web.app import SENDER_COOKIE, signed_sender
 from tests.integration.conftest import follow, patient_wait
+from tests.support.stack import WEB_SECRET
 
 pytestmark = pytest.mark.integration
 PASSWORD = "county-bureau-2026"
@@ -55,9 +57,19 @@ def test_status_change_reaches_the_citizen(stack, web_url, browser, desk_browser
     citizen, staff = browser, desk_browser
     wait_citizen, wait_staff = patient_wait(citizen, 60), patient_wait(staff, 60)
 
-    # the citizen's phone already knows its sender id
+    # the citizen's phone already holds its sender id: the cookie the server signed for it
     citizen.get(f"{web_url}/chat")
-    citizen.execute_script("localStorage.clear(); localStorage.setItem('lt_sender', arguments[0]);", sender)
+    citizen.execute_cdp_cmd(
+        "Network.setCookie",
+        {
+            "url": f"{web_url}/api/chat",
+            "name": SENDER_COOKIE,
+            "value": signed_sender(WEB_SECRET.encode(), sender),
+            "path": "/api/chat",
+            "httpOnly": True,
+            "sameSite": "Strict",
+        },
+    )
     citizen.refresh()
 
     staff.get(f"{web_url}/console/applications")

@@ -72,7 +72,10 @@ def test_legal_aid_intake_with_a_question_in_the_middle(stack):
     assert match, done
     # the application is queued for staff and a person takes the conversation: the bot keeps quiet
     assert stack.say(sender, "好的谢谢") == []
-    status = texts(stack.say(new_sender(), f"查一下{match.group(0)}到哪一步了"))
+    # another conversation is not told the status (audit #14) unless it gives the phone's last four digits
+    elsewhere = texts(stack.say(new_sender(), f"查一下{match.group(0)}到哪一步了"))
+    assert "已受理" not in elsewhere and "后四位" in elsewhere
+    status = texts(stack.say(new_sender(), f"查一下{match.group(0)}到哪一步了 5678"))
     assert "已受理" in status
 
 

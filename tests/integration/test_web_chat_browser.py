@@ -6,9 +6,18 @@ import time
 
 import pytest
 
+from bot.web.app import SENDER_COOKIE
 from tests.integration.conftest import patient_wait
 
 pytestmark = pytest.mark.integration
+
+
+def sender_of(driver) -> str:
+    """The sender id the server issued this browser (its HttpOnly cookie, read through Chromium's CDP)."""
+    cookies = driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+    value = next(c["value"] for c in cookies if c["name"] == SENDER_COOKIE)
+    assert next(c for c in cookies if c["name"] == SENDER_COOKIE)["httpOnly"]  # never readable by the page
+    return value.strip('"').rsplit(".", 1)[0]  # quoted when it holds ":"
 
 
 def bot_texts(driver) -> list[str]:
@@ -33,10 +42,11 @@ def test_chat_on_a_phone(web_url, browser, staff_api, screenshots):
     assert len(options) == 9
     shots = screenshots
     browser.save_screenshot(str(shots / "web_chat_legal_aid.png"))
-    # the sender id survives a reload (reconnect without losing the conversation)
-    sender = browser.execute_script("return localStorage.getItem('lt_sender')")
+    # the sender id survives a reload (reconnect without losing the conversation); the page never holds it
+    sender = sender_of(browser)
+    assert sender.startswith("web:") and browser.execute_script("return localStorage.getItem('lt_sender')") is None
     browser.refresh()
-    assert browser.execute_script("return localStorage.getItem('lt_sender')") == sender
+    assert sender_of(browser) == sender
     browser.find_element("id", "human").click()
     wait.until(lambda d: any("已为您转接人工" in t for t in bot_texts(d)))
     widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")

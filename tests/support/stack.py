@@ -42,6 +42,8 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) 
 
 
 RASA_TOKEN = "test-token"
+#: The key the web apps sign their chat cookies with (tests sign one to play a known citizen).
+WEB_SECRET = "integration-tests-web-secret"
 #: Staff API tokens of the test stack: name → bearer token.
 STAFF_TOKENS = {"王调解员": "staff-token-1", "李律师": "staff-token-2"}
 
@@ -69,6 +71,8 @@ class Stack:
             "LEGAL_TRIAGE_RASA_TOKEN": RASA_TOKEN,
             "LEGAL_TRIAGE_STAFF_TOKENS": ",".join(f"{name}:{token}:2999-12-31" for name, token in STAFF_TOKENS.items()),
             "LEGAL_TRIAGE_CONSOLE_SECURE_COOKIE": "0",  # the browser tests use plain http://127.0.0.1
+            # one key for every web app the tests start, and across their restarts (as scripts/env.sh keeps one)
+            "LEGAL_TRIAGE_WEB_SECRET": WEB_SECRET,
             "LEGAL_TRIAGE_HANDOFF_CHECK_SECONDS": "1",
         }
         self.procs: dict[str, subprocess.Popen] = {}
