@@ -16,7 +16,6 @@ import json
 import logging
 import re
 import threading
-from collections import Counter
 from pathlib import Path
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -28,6 +27,7 @@ from bot.errors import LegalTriageError, NotFoundError
 from bot.knowledge import kb, kb_io
 from bot.knowledge.laws import StatuteLibrary, chinese_number
 from bot.retrieval import faq as retrieval
+from bot.services.clustering import cluster_questions
 from bot.storage.sql import faq_drafts
 from bot.web.staff import MAX_ID, RowId, row_id
 
@@ -42,11 +42,6 @@ STATUS_NAMES = {
 }
 FIELDS = ("id", "topic", "subtopic", "question", "paraphrases", "answer", "citations", "reviewed_on", "facts")
 DECISIONS = {"confident": "直接回答", "suggest": "给出“您是想问”选项", "none": "答不上来"}
-#: Raw cosine (E5, normalised vectors) at or above which an unanswered question joins a cluster.
-#: E5 puts all Chinese questions in a narrow cone: measured on sample questions, restatements of one
-#: question score 0.92-0.98 (抚养费 ×3, 拖欠工资 ×2), related but different questions 0.88-0.90
-#: (交通事故 claim vs. amount) and unrelated ones 0.83-0.89. 0.91 joins restatements only.
-CLUSTER_THRESHOLD = 0.91
 
 
 # ---- problems in Chinese -----------------------------------------------------------------------
@@ -198,51 +193,6 @@ def version_info(root: Path, version: str) -> dict:
         "entries": manifest.get("entries"),
         "model": manifest.get("embedding_model", ""),
     }
-
-
-# ---- unanswered questions ------------------------------------------------------------------------
-def cluster_questions(questions: list, embedder, threshold: float = CLUSTER_THRESHOLD) -> list[dict]:
-    """Greedy clustering by meaning, largest first: each question joins the first cluster whose
-    (normalised mean) centre is at least ``threshold`` similar, else starts a new one."""
-    import numpy as np
-
-    if not questions:
-        return []
-    vectors = np.asarray(embedder.encode([q.text for q in questions], kind="query"), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
-    members: list[list[int]] = []
-    sums: list[np.ndarray] = []
-    for i, vector in enumerate(vectors):
-        best, best_sim = -1, threshold
-        for c, total in enumerate(sums):
-            sim = float(vector @ (total / (np.linalg.norm(total) or 1.0)))
-            if sim >= best_sim:
-                best, best_sim = c, sim
-        if best < 0:
-            members.append([i])
-            sums.append(vector.copy())
-        else:
-            members[best].append(i)
-            sums[best] += vector
-    clusters = []
-    for indexes, total in zip(members, sums):
-        centre = total / (np.linalg.norm(total) or 1.0)
-        order = sorted(indexes, key=lambda i: -float(vectors[i] @ centre))
-        texts = list(dict.fromkeys(questions[i].text.strip() for i in order))
-        topics = Counter(questions[i].topic for i in indexes if questions[i].topic)
-        clusters.append(
-            {
-                "count": len(indexes),
-                "ids": [questions[i].id for i in indexes],
-                "central": texts[0],
-                "texts": texts,
-                "examples": texts[:5],
-                "reasons": Counter(questions[i].reason for i in indexes),
-                "topic": topics.most_common(1)[0][0] if topics else "",
-            }
-        )
-    clusters.sort(key=lambda c: -c["count"])
-    return clusters
 
 
 # ---- the router ----------------------------------------------------------------------------------
@@ -654,7 +604,11 @@ def router(console) -> APIRouter:
     # ---- unanswered ----------------------------------------------------------------------------
     async def clusters() -> list[dict]:
         questions = console.store.unanswered()
-        return await asyncio.to_thread(lambda: cluster_questions(questions, embedder())) if questions else []
+        return (
+            await asyncio.to_thread(lambda: cluster_questions(questions, embedder(), retriever().index))
+            if questions
+            else []
+        )
 
     @r.get("/unanswered")
     async def unanswered_page(request: Request) -> Response:

@@ -16,6 +16,7 @@ from bot.knowledge import kb
 from bot.knowledge.laws import StatuteLibrary
 from bot.retrieval import faq as retrieval
 from bot.retrieval.embedding import HashingEmbedder
+from bot.services.clustering import cluster_questions
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import PROJECT_ROOT, Settings
@@ -178,7 +179,8 @@ def test_unanswered_questions_are_clustered_into_a_draft(faq):
         ("网上买的手机是假货", "fallback"),
     ):
         faq.store.record_unanswered(UnansweredQuestion("web", text, reason, "合同纠纷"))
-    clusters = faq_admin.cluster_questions(faq.store.unanswered(), faq.embedder, threshold=0.6)
+    index = retrieval.FaqRetriever(faq.settings.faq_index_dir, faq.embedder).index
+    clusters = cluster_questions(faq.store.unanswered(), faq.embedder, index)
     assert [c["count"] for c in clusters] == [3, 1] and clusters[0]["topic"] == "合同纠纷"
     csrf = login(faq, "pufa")
     page = faq.get("/console/faq/unanswered")
