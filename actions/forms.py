@@ -291,7 +291,7 @@ class ActionAskMdSlot(LegalTriageAction):
         dispatcher.utter_message(
             text=f"由{committee.name}为您调解。请选择时间（回复数字）："
             if services.directory.schedule.confirmed
-            else f"由{committee.name}为您调解。请选一个您方便的时间（回复数字），调解委员会会电话和您确认：",
+            else f"由{committee.name}为您调解。请选择时间（回复数字）。这是您希望的时间，调解委员会会电话和您确认：",
             buttons=option_buttons([mediation.slot_label(s) for s in starts]),
         )
         return [SlotSet("md_offered", [s.isoformat() for s in starts])]

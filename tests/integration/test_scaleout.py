@@ -125,7 +125,8 @@ def make_citizens() -> list[Citizen]:
                 opponent=OPPONENTS[i % len(OPPONENTS)],
                 facts=FACTS[i % len(FACTS)],
                 economic=ECONOMIC[i % len(ECONOMIC)],
-                gap=0.1 + 0.05 * (i % 5),
+                # short enough that the second is sent before the first is answered, however fast the bot is
+                gap=0.02 + 0.02 * (i % 5),
                 asks_midway=i % 3 == 0,
             )
         )
