@@ -142,6 +142,22 @@ def _unavailable_as_domain_error(cls):
     return cls
 
 
+#: What a legal-aid application stores beyond its reference and time (written and read back the same).
+_APPLICATION_FIELDS = (
+    "sender_id",
+    "name",
+    "phone",
+    "town",
+    "village",
+    "matter",
+    "opponent",
+    "facts",
+    "deadline",
+    "economic_status",
+    "eligibility_note",
+)
+
+
 @_unavailable_as_domain_error
 class SqlCaseStore:
     def __init__(self, engine: Engine, clock=datetime.now) -> None:
@@ -166,22 +182,7 @@ class SqlCaseStore:
         now = self._clock()
         with self._engine.begin() as conn:
             ref = self._next_reference(conn, APPLICATION_PREFIX, now)
-            values = {
-                k: getattr(application, k)
-                for k in (
-                    "sender_id",
-                    "name",
-                    "phone",
-                    "town",
-                    "village",
-                    "matter",
-                    "opponent",
-                    "facts",
-                    "deadline",
-                    "economic_status",
-                    "eligibility_note",
-                )
-            }
+            values = {k: getattr(application, k) for k in _APPLICATION_FIELDS}
             conn.execute(
                 insert(applications).values(
                     reference=ref, status=application.status.value, created_at=now, updated_at=now, **values
@@ -276,24 +277,7 @@ class SqlCaseStore:
         with self._engine.connect() as conn:
             row = conn.execute(select(applications).where(applications.c.reference == ref)).mappings().first()
             if row:
-                data = {
-                    k: row[k]
-                    for k in (
-                        "sender_id",
-                        "name",
-                        "phone",
-                        "town",
-                        "village",
-                        "matter",
-                        "opponent",
-                        "facts",
-                        "deadline",
-                        "economic_status",
-                        "eligibility_note",
-                        "reference",
-                        "created_at",
-                    )
-                }
+                data = {k: row[k] for k in (*_APPLICATION_FIELDS, "reference", "created_at")}
                 return LegalAidApplication(**data, status=ApplicationStatus(row["status"]))
             row = conn.execute(select(bookings).where(bookings.c.reference == ref)).mappings().first()
             if row:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -247,8 +247,7 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         status = status if status in STATUSES else "waiting"
         return {"status": status, "channel": channel, "topic": topic, "town": town, "assignee": assignee}
 
-    @router.get("/escalations")
-    def escalations_page(
+    def queue_view(
         request: Request,
         status: str = "waiting",
         channel: str = "",
@@ -256,10 +255,16 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         town: str = "",
         assignee: str = "",
         page_number: int = Query(0, alias="page", ge=0, le=MAX_PAGE),
-    ) -> HTMLResponse:
+    ) -> tuple[Session, dict[str, str], list[dict], bool, int]:
+        """The queue a page or its JSON shows: the session, the filters, the rows, whether more follow."""
         session = session_of(request, "escalations")
         filters = queue_filters(status, channel, topic, town, assignee)
         rows, more = queue(session, filters["status"], filters, page_number)
+        return session, filters, rows, more, page_number
+
+    @router.get("/escalations")
+    def escalations_page(view=Depends(queue_view)) -> HTMLResponse:  # noqa: B008 - FastAPI's dependency
+        session, filters, rows, more, page_number = view
         return page(
             "escalations.html",
             session=session,
@@ -271,18 +276,8 @@ def console_router(console: Console, secure_cookie: bool = True) -> APIRouter:
         )
 
     @router.get("/escalations.json")
-    def escalations_json(
-        request: Request,
-        status: str = "waiting",
-        channel: str = "",
-        topic: str = "",
-        town: str = "",
-        assignee: str = "",
-        page_number: int = Query(0, alias="page", ge=0, le=MAX_PAGE),
-    ) -> JSONResponse:
-        session = session_of(request, "escalations")
-        filters = queue_filters(status, channel, topic, town, assignee)
-        rows, more = queue(session, filters["status"], filters, page_number)
+    def escalations_json(view=Depends(queue_view)) -> JSONResponse:  # noqa: B008 - FastAPI's dependency
+        _, _, rows, more, _ = view
         return JSONResponse({"conversations": rows, "more": more}, headers={"Cache-Control": "no-store"})
 
     @router.get("/escalations/{escalation_id}")
