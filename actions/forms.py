@@ -15,7 +15,7 @@ from bot.composition import Services, get_services
 from bot.domain import LegalAidApplication, MediationBooking
 from bot.errors import SlotUnavailableError, StorageUnavailableError
 from bot.privacy import log_event
-from bot.services import intake, mediation
+from bot.services import caps, intake, mediation
 from bot.services.eligibility import MATTERS, matter_from_text
 from bot.services.validation import clean_text, parse_name, parse_phone
 
@@ -25,6 +25,7 @@ CONFIRM_BUTTONS = [button("对，提交", "/affirm"), button("不对，重填", 
 NOT_SAVED = "抱歉，系统暂时没能保存，您填写的内容都还在。请过一会儿再点“对，提交”重试；着急的话可以拨打12348。"
 LA_SLOTS = [
     "la_matter",
+    "la_consent",
     "la_name",
     "la_phone",
     "la_town",
@@ -37,6 +38,7 @@ LA_SLOTS = [
 ]
 MD_SLOTS = [
     "md_dispute_type",
+    "md_consent",
     "md_parties",
     "md_town",
     "md_village",
@@ -63,6 +65,11 @@ class _Validators:
             return await super().run(dispatcher, tracker, domain)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the polite error reply
             return failed(self.name(), dispatcher, exc)
+
+    def _consent(self, value: Any, slot: str) -> dict:
+        """The citizen's yes before any personal information is asked (PIPL art. 14, 29). A no
+        ends the form (requested_slot None): its submission then says nothing is registered."""
+        return {slot: True} if value is True else {slot: False, "requested_slot": None}
 
     def _name(self, value: Any, dispatcher: CollectingDispatcher, slot: str, tracker: Tracker) -> dict:
         # The entity extractor sometimes takes part of a name ("周" of "我叫周卫东", "桂兰" of "刘桂兰"):
@@ -114,6 +121,9 @@ class ValidateLegalAidForm(_Validators, FormValidationAction):
             dispatcher.utter_message(text="这类事项不一定属于法律援助范围，您可以先登记，工作人员审核后告诉您结果。")
         return {"la_matter": matter.key}
 
+    def validate_la_consent(self, value, dispatcher, tracker, domain) -> dict:
+        return self._consent(value, "la_consent")
+
     def validate_la_name(self, value, dispatcher, tracker, domain) -> dict:
         return self._name(value, dispatcher, "la_name", tracker)
 
@@ -141,7 +151,7 @@ class ValidateLegalAidForm(_Validators, FormValidationAction):
     def validate_la_confirm(self, value, dispatcher, tracker, domain) -> dict:
         if value is False:  # start again from the name; the matter stays
             dispatcher.utter_message(text="好的，我们重新填写一遍。")
-            return {slot: None for slot in LA_SLOTS if slot != "la_matter"}
+            return {slot: None for slot in LA_SLOTS if slot not in ("la_matter", "la_consent")}
         return {"la_confirm": value}
 
 
@@ -154,6 +164,9 @@ class ValidateMediationForm(_Validators, FormValidationAction):
         if kind is None:
             dispatcher.utter_message(response="utter_invalid_matter")
         return {"md_dispute_type": kind}
+
+    def validate_md_consent(self, value, dispatcher, tracker, domain) -> dict:
+        return self._consent(value, "md_consent")
 
     def validate_md_parties(self, value, dispatcher, tracker, domain) -> dict:
         return self._text(value, "md_parties", 200)
@@ -186,7 +199,7 @@ class ValidateMediationForm(_Validators, FormValidationAction):
     def validate_md_confirm(self, value, dispatcher, tracker, domain) -> dict:
         if value is False:
             dispatcher.utter_message(text="好的，我们重新填写一遍。")
-            return {slot: None for slot in MD_SLOTS if slot != "md_dispute_type"}
+            return {slot: None for slot in MD_SLOTS if slot not in ("md_dispute_type", "md_consent")}
         return {"md_confirm": value}
 
 
@@ -252,12 +265,34 @@ def _not_saved(dispatcher: CollectingDispatcher, tracker: Tracker, confirm_slot:
     return [SlotSet(confirm_slot, None), FollowupAction(form)]
 
 
+def _not_submitted(
+    dispatcher: CollectingDispatcher, tracker: Tracker, services: Services, prefix: str
+) -> list[dict] | None:
+    """Why this form is not submitted, said and acted on; None when it may be.
+
+    Without the citizen's yes nothing is stored, and every answer is dropped. Over a daily cap the
+    answers stay (the form asks only for the confirmation next time).
+    """
+    slots = LA_SLOTS if prefix == "la_" else MD_SLOTS
+    if tracker.get_slot(f"{prefix}consent") is not True:
+        dispatcher.utter_message(response="utter_no_consent")
+        return [SlotSet(slot, None) for slot in slots]
+    phone = tracker.get_slot(f"{prefix}phone")
+    if not services.caps.submission(phone, caps.client_of(tracker.sender_id, tracker.events)):
+        log_event(logger, "submission_capped", tracker.sender_id, form=prefix)
+        dispatcher.utter_message(response="utter_submissions_capped")
+        return [SlotSet(f"{prefix}confirm", None)]
+    return None
+
+
 class ActionSubmitLegalAid(LegalTriageAction):
     def name(self) -> str:
         return "action_submit_legal_aid"
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
         try:
+            if (refused := _not_submitted(dispatcher, tracker, services, "la_")) is not None:
+                return refused
             application = intake.submit(services.store, _application(tracker))
         except StorageUnavailableError:
             return _not_saved(dispatcher, tracker, "la_confirm", "legal_aid_form")
@@ -316,6 +351,8 @@ class ActionSubmitMediation(LegalTriageAction):
 
     def act(self, dispatcher, tracker, domain, services: Services) -> list[dict]:
         try:
+            if (refused := _not_submitted(dispatcher, tracker, services, "md_")) is not None:
+                return refused
             booking = mediation.book(services.store, services.directory, _booking(tracker, services))
         except StorageUnavailableError:
             return _not_saved(dispatcher, tracker, "md_confirm", "mediation_form")

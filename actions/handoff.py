@@ -14,6 +14,7 @@ from actions.base import LegalTriageAction
 from bot.composition import Services
 from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, MediationBooking
 from bot.privacy import log_event
+from bot.services import caps
 from bot.services.handoff import HandoffPolicy
 
 logger = logging.getLogger("bot.actions")
@@ -67,6 +68,12 @@ class ActionEscalate(LegalTriageAction):
         return "action_escalate"
 
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        if services.store.open_escalation(tracker.sender_id) is None and not services.caps.escalation(
+            caps.client_of(tracker.sender_id, tracker.events)
+        ):
+            log_event(logger, "escalation_capped", tracker.sender_id)
+            dispatcher.utter_message(response="utter_escalations_capped")
+            return leave_form(tracker)
         reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
         if reason == "fallback":  # the bot did not understand: keep the question for the FAQ writers
             text = tracker.latest_message.get("text") or ""

@@ -23,6 +23,7 @@ from bot.retrieval.faq import FaqRetriever
 from bot.retrieval.statutes import StatuteIndex, StatuteSearch, is_current
 from bot.retrieval.topics import TopicClassifier
 from bot.services.answering import QuestionAnswering
+from bot.services.caps import DailyCaps
 from bot.services.consultations import ConsultationLog
 from bot.services.gateway import Gateway, privacy_notice
 from bot.services.handoff import Handoff, HandoffPolicy
@@ -50,6 +51,10 @@ class Services:
     @property
     def consultations(self) -> ConsultationLog:
         return ConsultationLog(self.store)
+
+    @property
+    def caps(self) -> DailyCaps:
+        return DailyCaps(self.store, self.settings)
 
 
 _lock = threading.Lock()

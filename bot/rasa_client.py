@@ -43,8 +43,10 @@ class RasaUnavailable(Exception):
     """Rasa did not answer; the channel tells the citizen to try again shortly."""
 
 
-def _payload(sender_id: str, text: str) -> dict:
-    return {"sender": sender_id, "message": text[:MAX_MESSAGE_CHARS]}
+def _payload(sender_id: str, text: str, metadata: dict | None = None) -> dict:
+    """The REST channel's body; Rasa stores ``metadata`` with the message, where actions read it."""
+    payload: dict = {"sender": sender_id, "message": text[:MAX_MESSAGE_CHARS]}
+    return payload | {"metadata": metadata} if metadata else payload
 
 
 class RasaClient:
@@ -62,10 +64,10 @@ class RasaClient:
             raise RasaUnavailable(type(exc).__name__) from exc
         return [BotMessage.from_rasa(m) for m in response.json()]
 
-    async def send_async(self, sender_id: str, text: str) -> list[BotMessage]:
+    async def send_async(self, sender_id: str, text: str, metadata: dict | None = None) -> list[BotMessage]:
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(self._url, json=_payload(sender_id, text))
+                response = await client.post(self._url, json=_payload(sender_id, text, metadata))
                 response.raise_for_status()
         except httpx.HTTPError as exc:
             raise RasaUnavailable(type(exc).__name__) from exc

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # posts from its own servers, shared by all of its users: its limit must stay far above the peak.
     web_ip_messages_per_minute: int = 60
     wechat_ip_messages_per_minute: int = 600
+    # Caps per day (0: none) on what puts work in front of staff. A phone number and a client (its
+    # network address on the web, else its sender id) may submit so many legal-aid applications and
+    # mediation bookings together, and a client may ask for a person so many times. Emergencies are
+    # never capped.
+    daily_submissions_per_phone: int = 3
+    daily_submissions_per_client: int = 10
+    daily_escalations_per_client: int = 10
     # Threads of torch and faiss when serving (one question at a time): one, because under concurrent
     # load (Rasa and other requests on the same cores) their thread pools spin against each other.
     serving_threads: int = 1

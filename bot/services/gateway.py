@@ -14,6 +14,7 @@ from cachetools import LRUCache, TTLCache
 
 from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, PAYLOAD_TITLES, BotMessage, RasaClient
+from bot.services.caps import CLIENT, address_key
 from bot.services.handoff import Handoff
 from bot.settings import Settings
 
@@ -149,7 +150,9 @@ class Gateway:
         if text.startswith("/") and not self.offered.allows(sender_id, text):
             log_event(logger, "typed_intent_as_text", sender_id)
             text = as_text(text)
-        replies = await self.rasa.send_async(sender_id, text)
+        # The actions count daily caps per client address on the web (bot/services/caps.py).
+        metadata = {CLIENT: address_key(address)} if address is not None else None
+        replies = await self.rasa.send_async(sender_id, text, metadata)
         if not replies:
             # Rasa answers nothing when an action could not run (the action server is down or
             # restarting): the citizen is told, rather than left in silence, and may press the same button again.

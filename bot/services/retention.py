@@ -16,6 +16,7 @@ from bot.domain import RetentionCutoffs
 from bot.errors import LegalTriageError
 from bot.privacy import hashed
 from bot.services.accounts import Accounts
+from bot.services.caps import phone_key
 from bot.services.validation import parse_phone
 from bot.settings import Settings
 from bot.storage.port import CaseStore
@@ -96,7 +97,10 @@ class DataLifecycle:
         else:
             raise NotACitizen()
         counts: dict[str, int | None] = {"senders": len(senders)}
-        counts |= self.store.erase(senders, {p for s in senders for p in (hashed(s), _unkeyed_pseudonym(s))})
+        pseudonyms = {p for s in senders for p in (hashed(s), _unkeyed_pseudonym(s))}
+        if ":" not in who:
+            pseudonyms.add(phone_key(who))  # the phone's uses of the daily caps
+        counts |= self.store.erase(senders, pseudonyms)
         if self.tracker is not None:
             counts[TRACKER] = self.tracker.erase(senders)
         self.accounts.audit(by, "data_erase", hashed(who), summary(counts))

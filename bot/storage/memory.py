@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,15 @@ from bot.domain import (
 )
 from bot.errors import SlotUnavailableError
 from bot.privacy import scrub
-from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
+from bot.storage.port import (
+    APPLICATION_PREFIX,
+    BOOKING_PREFIX,
+    CAP_MEMORY,
+    CAP_WINDOW,
+    DELIVERY_MEMORY,
+    make_reference,
+    with_reference,
+)
 
 
 class InMemoryCaseStore:
@@ -43,6 +51,7 @@ class InMemoryCaseStore:
         self.schedules: dict[str, list[tuple[int, str, int]]] = {}
         self._unanswered: list[UnansweredQuestion] = []
         self._delivered: dict[str, datetime] = {}
+        self._cap_uses: list[tuple[str, str, datetime]] = []  # (kind, key, at)
 
     def _next(self, prefix: str) -> tuple[str, datetime]:
         now = self._clock()
@@ -193,6 +202,16 @@ class InMemoryCaseStore:
         with self._lock:
             return [q for q in reversed(self._unanswered) if q.resolved_faq_id is None][:limit]
 
+    # ---- daily caps ---------------------------------------------------------------------------
+    def take_daily(self, kind: str, limits: Mapping[str, int]) -> bool:
+        with self._lock:
+            now = self._clock()
+            recent = Counter(k for c, k, at in self._cap_uses if c == kind and at >= now - CAP_WINDOW)
+            if any(recent[key] >= limit for key, limit in limits.items()):
+                return False
+            self._cap_uses.extend((kind, key, now) for key in limits)
+            return True
+
     def committee_schedule(self, committee_id: str) -> list[tuple[int, str, int]]:
         with self._lock:
             return list(self.schedules.get(committee_id, []))
@@ -228,12 +247,14 @@ class InMemoryCaseStore:
                 "unanswered_questions": len(self._unanswered) - len(kept["unanswered_questions"]),
                 "consultations": len(self.consultations) - len(kept["consultations"]),
                 "inbound_deliveries": len(old_deliveries),
+                "cap_uses": sum(at < self._clock() - CAP_MEMORY for _, _, at in self._cap_uses),
             }
             self._messages, self._escalations = kept["conversation_messages"], kept["escalations"]
             self._outbox, self._unanswered = kept["web_outbox"], kept["unanswered_questions"]
             self.consultations = kept["consultations"]
             self._records = {ref: r for ref, r in self._records.items() if ref not in old_records}
             self._delivered = {k: at for k, at in self._delivered.items() if k not in old_deliveries}
+            self._cap_uses = [u for u in self._cap_uses if u[2] >= self._clock() - CAP_MEMORY]
             return counts
 
     def senders_with_phone(self, phone: str) -> set[str]:
@@ -257,6 +278,7 @@ class InMemoryCaseStore:
                 "web_outbox": sum(o[1] in senders for o in self._outbox),
                 "unanswered_questions": sum(q.sender_hash in hashes for q in self._unanswered),
                 "consultations": sum(c.sender_hash in hashes for c in self.consultations),
+                "cap_uses": sum(key in hashes for _, key, _ in self._cap_uses),
             }
             self._messages = [m for m in self._messages if m.escalation_id not in theirs]
             self._escalations = [e for e in self._escalations if e.id not in theirs]
@@ -264,4 +286,5 @@ class InMemoryCaseStore:
             self._outbox = [o for o in self._outbox if o[1] not in senders]
             self._unanswered = [q for q in self._unanswered if q.sender_hash not in hashes]
             self.consultations = [c for c in self.consultations if c.sender_hash not in hashes]
+            self._cap_uses = [u for u in self._cap_uses if u[1] not in hashes]
             return counts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -21,6 +21,9 @@ APPLICATION_PREFIX = "LA"
 BOOKING_PREFIX = "MB"
 #: How long a webhook delivery is remembered (redeliveries come within minutes or hours).
 DELIVERY_MEMORY = timedelta(days=3)
+#: The window of a daily cap, and how long a use of one is remembered.
+CAP_WINDOW = timedelta(days=1)
+CAP_MEMORY = timedelta(days=2)
 
 
 def make_reference(prefix: str, day: date, number: int) -> str:
@@ -98,6 +101,12 @@ class CaseStore(Protocol):
 
     def mark_delivered(self, key: str) -> None:
         """Record ``key`` as handled (idempotent)."""
+
+    # ---- daily caps ----
+    def take_daily(self, kind: str, limits: Mapping[str, int]) -> bool:
+        """Count one use of ``kind`` (a submission, an escalation) against every key of ``limits``,
+        unless a key already has its limit of uses in the last ``CAP_WINDOW``: then nothing is
+        counted and the answer is False."""
 
     # ---- what was asked (statistics, unanswered questions) ----
     def record_consultation(self, consultation: Consultation) -> None: ...

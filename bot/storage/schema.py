@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -191,6 +192,19 @@ inbound_deliveries = Table(
     Column("at", DateTime, nullable=False, index=True),
 )
 
+
+#: Uses of the daily caps (bot/services/caps.py): one row per capped key (a phone's or a client's
+#: pseudonym, never the number or address) for each legal-aid application, mediation booking or
+#: request for a person. Rows older than ``CAP_MEMORY`` are pruned.
+cap_uses = Table(
+    "cap_uses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index("ix_cap_uses_key_kind_at", "key", "kind", "at"),
+)
 
 # ---- staff: accounts, sessions, the audit log -------------------------------------------------
 users = Table(

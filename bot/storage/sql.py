@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -39,10 +39,19 @@ from bot.domain import (
 )
 from bot.errors import SlotUnavailableError, StorageUnavailableError
 from bot.privacy import scrub
-from bot.storage.port import APPLICATION_PREFIX, BOOKING_PREFIX, DELIVERY_MEMORY, make_reference, with_reference
+from bot.storage.port import (
+    APPLICATION_PREFIX,
+    BOOKING_PREFIX,
+    CAP_MEMORY,
+    CAP_WINDOW,
+    DELIVERY_MEMORY,
+    make_reference,
+    with_reference,
+)
 from bot.storage.schema import (  # noqa: F401 - the tables are this adapter's, re-exported
     applications,
     bookings,
+    cap_uses,
     case_events,
     committee_schedules,
     consultations,
@@ -439,6 +448,22 @@ class SqlCaseStore:
             if hash(key) % 100 == 0:  # now and then, forget deliveries too old to be redelivered
                 conn.execute(delete(inbound_deliveries).where(inbound_deliveries.c.at < now - DELIVERY_MEMORY))
 
+    # ---- daily caps ---------------------------------------------------------------------------
+    def take_daily(self, kind: str, limits: Mapping[str, int]) -> bool:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            for key, limit in limits.items():
+                used = conn.execute(
+                    select(func.count())
+                    .select_from(cap_uses)
+                    .where(cap_uses.c.key == key, cap_uses.c.kind == kind, cap_uses.c.at >= now - CAP_WINDOW)
+                ).scalar_one()
+                if used >= limit:
+                    return False
+            if limits:
+                conn.execute(insert(cap_uses), [{"kind": kind, "key": key, "at": now} for key in limits])
+        return True
+
     # ---- what was asked -------------------------------------------------------------------
     def record_consultation(self, consultation: Consultation) -> None:
         values = {k: v for k, v in dataclasses.asdict(consultation).items() if k != "at"}
@@ -524,6 +549,7 @@ class SqlCaseStore:
             "inbound_deliveries": delete(inbound_deliveries).where(
                 inbound_deliveries.c.at < self._clock() - DELIVERY_MEMORY
             ),
+            "cap_uses": delete(cap_uses).where(cap_uses.c.at < self._clock() - CAP_MEMORY),
         }
         with self._engine.begin() as conn:
             return {table: conn.execute(statement).rowcount for table, statement in statements.items()}
@@ -571,5 +597,6 @@ class SqlCaseStore:
                     unanswered_questions.c.sender_hash.in_(hashes)
                 ),
                 "consultations": delete(consultations).where(consultations.c.sender_hash.in_(hashes)),
+                "cap_uses": delete(cap_uses).where(cap_uses.c.key.in_(hashes)),
             }
             return {table: conn.execute(statement).rowcount for table, statement in statements.items()}

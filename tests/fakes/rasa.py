@@ -33,13 +33,15 @@ class FakeRasa:
         self.down = down
         self.transcript_events = list(transcript)
         self.seen: list[tuple[str, str]] = []
+        self.metadata: list[dict | None] = []  # what came with each message seen
         self.resumed: list[str] = []
         self.transcripts: list[str] = []
 
-    async def send_async(self, sender_id: str, text: str) -> list[BotMessage]:
+    async def send_async(self, sender_id: str, text: str, metadata: dict | None = None) -> list[BotMessage]:
         if self.down:
             raise RasaUnavailable("ConnectError")
         self.seen.append((sender_id, text))
+        self.metadata.append(metadata)
         return list(self.replies)
 
     async def resume(self, sender_id: str) -> None:

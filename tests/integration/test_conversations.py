@@ -6,6 +6,11 @@ import re
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
+
+from bot.composition import build_web_app
+from bot.settings import Settings
+from tests.support.stack import RASA_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +56,9 @@ def test_legal_aid_intake_with_a_question_in_the_middle(stack):
     sender = new_sender()
     replies = stack.say(sender, "我要申请法律援助")
     assert "选择" in texts(replies) and len(buttons(replies)) == 9
-    assert "姓名" in texts(stack.say(sender, "1"))
+    consent = stack.say(sender, "1")  # the citizen's yes comes before any personal information
+    assert "同意" in texts(consent) and {b["title"] for b in buttons(consent)} == {"同意", "不同意"}
+    assert "姓名" in texts(stack.say(sender, "同意"))
     assert "手机" in texts(stack.say(sender, "我叫张建国"))
     assert "不对" in texts(stack.say(sender, "12345"))  # invalid phone is re-asked
     # a legal question mid-form is answered, then the form asks for the phone again
@@ -82,7 +89,8 @@ def test_legal_aid_intake_with_a_question_in_the_middle(stack):
 def test_mediation_booking_with_cancel_then_resume(stack):
     sender = new_sender()
     assert "纠纷类型" in texts(stack.say(sender, "我想预约调解"))
-    assert "和谁" in texts(stack.say(sender, "1"))
+    assert "同意" in texts(stack.say(sender, "1"))
+    assert "和谁" in texts(stack.say(sender, "/affirm"))  # the button
     assert "乡镇" in texts(stack.say(sender, "隔壁邻居王某"))
     ask = texts(stack.say(sender, "算了"))
     assert "确定要取消" in ask
@@ -100,6 +108,37 @@ def test_mediation_booking_with_cancel_then_resume(stack):
     assert "易俗河镇人民调解委员会" in readback
     done = texts(stack.say(sender, "对"))
     assert re.search(r"MB-\d{8}-\d{4}", done), done
+
+
+def test_without_the_citizens_yes_no_personal_information_is_asked_or_kept(stack):
+    for start in ("我要申请法律援助", "我想预约调解"):
+        sender = new_sender()
+        stack.say(sender, start)
+        assert "同意" in texts(stack.say(sender, "1"))
+        refused = texts(stack.say(sender, "不同意"))
+        assert "不会登记" in refused and "姓名" not in refused and "12348" in refused
+        # the form is over: the next message is a conversation again, and a new start asks again
+        assert "法律咨询" in texts(stack.say(sender, "你好"))
+        stack.say(sender, start)
+        assert "同意" in texts(stack.say(sender, "1"))
+
+
+def test_requests_for_a_person_from_one_web_address_are_capped_per_day(stack):
+    """The web gateway passes the address's pseudonym with each message; Rasa hands it to the actions."""
+    web = TestClient(
+        build_web_app(
+            Settings(
+                rasa_url=stack.rasa_url, rasa_token=RASA_TOKEN, database_url=stack.env["LEGAL_TRIAGE_DATABASE_URL"]
+            )
+        ),
+        client=(f"198.51.100.{uuid.uuid4().int % 250 + 1}", 50000),
+    )
+    cap = Settings().daily_escalations_per_client
+    for n in range(cap + 1):
+        web.cookies.clear()  # a new conversation each time: sender ids cost nothing on the web
+        reply = texts(web.post("/api/chat", json={"message": "转人工"}).json()["messages"])
+        assert ("已为您转接人工" in reply) == (n < cap), (n, reply)
+    assert "上限" in reply and "12348" in reply
 
 
 def test_cancel_confirmed_leaves_the_form(stack):

@@ -23,7 +23,7 @@ def test_personal_data_reaches_no_log(stack, web_url, channels):
     channel_url, wechat, telegram = channels
     for url in (web_url, channel_url):
         browser = httpx.Client(timeout=60)  # one citizen: the web app's sender cookie
-        for text in (MESSAGE, "我要申请法律援助", "1", f"我叫{NAME}", PHONE, "转人工", MESSAGE):
+        for text in (MESSAGE, "我要申请法律援助", "1", "同意", f"我叫{NAME}", PHONE, "转人工", MESSAGE):
             response = browser.post(f"{url}/api/chat", json={"message": text})
             assert response.status_code == 200
         sender = response.json()["sender"]

@@ -36,6 +36,7 @@ def test_form_survives_restarts_of_rasa_and_the_action_server(stack):
     sender = f"web:{uuid.uuid4()}"
     stack.say(sender, "我要申请法律援助")
     stack.say(sender, "1")
+    stack.say(sender, "同意")
     assert "手机" in texts(stack.say(sender, "我叫赵大山"))
     actions_log = stack.tmp / "actions.log"
     warmed = actions_log.read_text(errors="replace").count("warm_up_done")
@@ -64,6 +65,7 @@ def test_logs_hold_no_names_phones_or_message_text(stack):
     sender = f"web:{uuid.uuid4()}"
     stack.say(sender, "我要申请法律援助")
     stack.say(sender, "1")
+    stack.say(sender, "同意")
     stack.say(sender, "我叫钱多多")
     stack.say(sender, "13600002222")
     stack.say(sender, "邻居家的狗把我咬伤了医药费谁出")

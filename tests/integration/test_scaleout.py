@@ -139,6 +139,7 @@ def make_citizens() -> list[Citizen]:
 # repeats every field, so it comes before them).
 PROMPTS = [
     ("请核对", lambda c: "对"),
+    ("同意提供这些信息", lambda c: "同意"),  # the consent names the fields: it comes before them
     ("选择您要办的事项", lambda c: "1"),
     ("姓名", lambda c: f"我叫{c.name}"),
     ("手机号码", lambda c: c.phone),

@@ -31,6 +31,7 @@ REFERENCE = re.compile(r"LA-\d{8}-\d{4}")
 #: The read-back comes first: it repeats the other questions' labels.
 ANSWERS = [
     ("信息对吗", "对"),
+    ("同意提供这些信息", "同意"),  # names the fields it asks consent for: before them
     ("选择您要办的事项", "1"),
     ("姓名", None),
     ("手机号码", None),

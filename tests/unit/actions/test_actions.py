@@ -17,6 +17,7 @@ from tests.support.helpers import make_tracker, run_action, slot_events
 
 LA_SLOTS = {
     "la_matter": "wages",
+    "la_consent": True,
     "la_name": "张建国",
     "la_phone": "13812345678",
     "la_town": "花石镇",
@@ -127,11 +128,86 @@ def test_legal_aid_validation(fake_services):
     assert form.validate_la_town("花石", d, tracker, {})["la_town"] == "花石镇"
     assert form.validate_la_town("火星", d, tracker, {}) == {"la_town": None}
     reset = form.validate_la_confirm(False, d, tracker, {})
-    assert reset["la_name"] is None and "la_matter" not in reset
+    assert reset["la_name"] is None and "la_matter" not in reset and "la_consent" not in reset
     # a name the entity extractor cut short is taken whole from the message
     assert form.validate_la_name("周", d, make_tracker("我叫周卫东"), {}) == {"la_name": "周卫东"}
     assert form.validate_la_name("桂兰", d, make_tracker("刘桂兰"), {}) == {"la_name": "刘桂兰"}
     assert form.validate_la_name("张三", d, make_tracker("我叫张三，电话13800000000"), {}) == {"la_name": "张三"}
+
+
+def test_a_no_to_the_personal_information_ends_the_form_before_any_is_asked():
+    from rasa_sdk.executor import CollectingDispatcher
+
+    for form, slot in ((ValidateLegalAidForm(), "la_consent"), (ValidateMediationForm(), "md_consent")):
+        validate = getattr(form, f"validate_{slot}")
+        assert validate(True, CollectingDispatcher(), make_tracker("同意", "affirm"), {}) == {slot: True}
+        # requested_slot None ends the form (Rasa's FormAction.is_done); the submission then refuses
+        assert validate(False, CollectingDispatcher(), make_tracker("不同意", "deny"), {}) == {
+            slot: False,
+            "requested_slot": None,
+        }
+
+
+def test_without_the_citizens_yes_nothing_is_stored_and_the_answers_are_dropped(fake_services):
+    for action, slots in (
+        (ActionSubmitLegalAid(), {"la_matter": "wages", "la_consent": False}),
+        (ActionSubmitMediation(), {"md_dispute_type": "邻里纠纷", "md_consent": False}),
+        (ActionSubmitLegalAid(), {**LA_SLOTS, "la_consent": None}),  # never asked: no yes either
+    ):
+        events, messages = run_action(action, make_tracker("不同意", "deny", slots))
+        assert messages[0]["response"] == "utter_no_consent"
+        assert slot_events(events) and all(v is None for v in slot_events(events).values())
+        assert not any(e["event"] == "pause" for e in events)
+    assert fake_services.store.escalations() == [] and fake_services.store.take_daily("submission", {"x": 1})
+
+
+def user_event(client: str) -> dict:
+    """The citizen's message as Rasa stores it, with the metadata the web gateway sends."""
+    return {"event": "user", "text": "对", "metadata": {"client": client}}
+
+
+def test_one_phone_number_is_capped_per_day_whatever_the_conversation(fake_services):
+    for n in range(fake_services.settings.daily_submissions_per_phone):
+        assert submitted_reference(f"web:c{n}")
+    slots = {**LA_SLOTS, "la_phone": "13812345678"}
+    events, messages = run_action(ActionSubmitLegalAid(), make_tracker("对", "affirm", slots, sender_id="tg:9"))
+    assert messages[0]["response"] == "utter_submissions_capped"
+    # nothing stored, no queue entry; every answer kept but the confirmation, asked again next time
+    assert len(fake_services.store.escalations()) == fake_services.settings.daily_submissions_per_phone
+    assert slot_events(events) == {"la_confirm": None}
+    assert submitted_reference("tg:9", phone="13900000000")  # another phone may still apply
+
+
+def test_one_web_address_is_capped_per_day_whatever_the_sender_ids_and_phones(fake_services):
+    cap = fake_services.settings.daily_submissions_per_client
+    for n in range(cap + 1):
+        slots = {**LA_SLOTS, "la_phone": f"1380000{n:04d}"}
+        tracker = make_tracker("对", "affirm", slots, sender_id=f"web:{n}", events=[user_event("ip:0123456789ab")])
+        _, messages = run_action(ActionSubmitLegalAid(), tracker)
+    assert messages[0]["response"] == "utter_submissions_capped"
+    assert len(fake_services.store.escalations()) == cap
+    # a forged client key is not taken: the sender's own pseudonym counts instead
+    tracker = make_tracker("对", "affirm", LA_SLOTS, sender_id="web:other", events=[user_event("anything")])
+    assert "受理编号" in run_action(ActionSubmitLegalAid(), tracker)[1][0]["text"]
+
+
+def test_requests_for_a_person_are_capped_per_client_but_emergencies_never(fake_services):
+    cap = fake_services.settings.daily_escalations_per_client
+    for n in range(cap):
+        events, _ = run_action(
+            ActionEscalate(), make_tracker("转人工", "request_human", sender_id=f"web:{n}", events=[user_event("ip:x")])
+        )
+        assert events[-1]["event"] == "pause"
+    events, messages = run_action(
+        ActionEscalate(), make_tracker("转人工", "request_human", sender_id="web:more", events=[user_event("ip:x")])
+    )
+    assert messages[0]["response"] == "utter_escalations_capped" and not any(e["event"] == "pause" for e in events)
+    assert len(fake_services.store.escalations()) == cap
+    events, messages = run_action(
+        ActionHandleEmergency(), make_tracker("救命", "emergency", sender_id="web:more", events=[user_event("ip:x")])
+    )
+    assert "110" in messages[0]["text"] and events[-1]["event"] == "pause"
+    assert fake_services.store.escalations()[0].reason == "emergency"
 
 
 def test_submit_legal_aid_stores_and_queues(fake_services):
@@ -171,6 +247,7 @@ def test_mediation_slots_and_booking(fake_services):
     assert chosen == {"md_slot": offered[1]}
     booking = {
         **slots,
+        "md_consent": True,
         "md_parties": "邻居王某",
         "md_village": "未提供",
         "md_facts": "砌墙挡路",

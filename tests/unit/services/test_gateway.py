@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.rasa_client import BotMessage, Button
 from bot.services import gateway as gw
+from bot.services.caps import address_key, client_of
 from bot.services.gateway import Gateway
 from tests.fakes.rasa import FakeRasa
 
@@ -70,3 +71,13 @@ def test_the_memory_of_offers_is_bounded():
     for sender in ("web:1", "web:2", "web:3"):
         offered.remember(sender, CONFIRM)
     assert not offered.allows("web:1", "/affirm") and offered.allows("web:3", "/affirm")
+
+
+async def test_the_client_address_goes_to_the_actions_as_a_pseudonym_for_the_daily_caps():
+    rasa = FakeRasa()
+    gateway = Gateway(rasa)
+    await gateway.handle("web:a", "我要转人工", address="203.0.113.7")
+    await gateway.handle("tg:1", "我要转人工")  # a platform's servers, not the citizen's address
+    assert rasa.metadata == [{"client": address_key("203.0.113.7")}, None]
+    assert "203.0.113.7" not in rasa.metadata[0]["client"] and rasa.metadata[0]["client"].startswith("ip:")
+    assert client_of("web:a", [{"event": "user", "metadata": rasa.metadata[0]}]) == address_key("203.0.113.7")

@@ -7,31 +7,15 @@ import datetime as dt
 import pytest
 
 from bot.domain import Escalation
-from bot.rasa_client import BotMessage, RasaUnavailable
+from bot.rasa_client import BotMessage
 from bot.services.gateway import TOO_FAST, TRY_LATER, Gateway, RateLimit
 from bot.services.handoff import CLOSED_NOTICE, BlankTextError, ConflictError, Handoff, HandoffPolicy, OfficeHours
 from bot.services.outbound import DeliveryError, Outbound, RecordingSender
 from bot.storage.memory import InMemoryCaseStore
+from tests.fakes.rasa import FakeRasa
 
 MONDAY_10 = dt.datetime(2026, 11, 23, 10, 0)
 SATURDAY_10 = dt.datetime(2026, 11, 28, 10, 0)
-
-
-class FakeRasa:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
-        self.resumed: list[str] = []
-        self.down = False
-        self.silent = False  # as Rasa when an action could not run
-
-    async def send_async(self, sender_id: str, text: str) -> list[BotMessage]:
-        if self.down:
-            raise RasaUnavailable("ConnectError")
-        self.seen.append((sender_id, text))
-        return [] if self.silent else [BotMessage("机器人的回答")]
-
-    async def resume(self, sender_id: str) -> None:
-        self.resumed.append(sender_id)
 
 
 class Clock:
@@ -47,7 +31,7 @@ def world():
     clock = Clock(MONDAY_10)
     store = InMemoryCaseStore(clock=clock)
     sender = RecordingSender()
-    rasa = FakeRasa()
+    rasa = FakeRasa([BotMessage("机器人的回答")])
     hours = OfficeHours((0, 1, 2, 3, 4), dt.time(8, 30), dt.time(17, 30))
     handoff = Handoff(store, Outbound({"tg": sender}), rasa, HandoffPolicy(hours, pickup_seconds=300), clock)
     return handoff, Gateway(rasa, handoff), sender, rasa, clock
@@ -78,7 +62,7 @@ async def test_without_a_handoff_messages_go_to_rasa(world):
 
 async def test_a_bot_that_answers_nothing_becomes_try_later(world):
     _, gateway, _, rasa, _ = world
-    rasa.silent = True
+    rasa.replies = []  # as Rasa when an action could not run
     assert [m.text for m in await gateway.handle("tg:7", "欠薪怎么办")] == [TRY_LATER]
 
 
@@ -157,7 +141,7 @@ async def test_an_emergency_while_waiting_gets_the_hotlines_and_jumps_the_queue(
 async def test_a_flood_from_one_sender_is_slowed_down_without_affecting_others():
     clock = Clock(MONDAY_10)
     limit = RateLimit(burst=3, every=2.0, clock=lambda: clock.now.timestamp())
-    gateway = Gateway(FakeRasa(), None, limit)
+    gateway = Gateway(FakeRasa([BotMessage("机器人的回答")]), None, limit)
     answers = [(await gateway.handle("web:flood", "欠薪"))[0].text for _ in range(5)]
     assert answers[:3] == ["机器人的回答"] * 3 and answers[3:] == [TOO_FAST] * 2
     assert (await gateway.handle("web:calm", "欠薪"))[0].text == "机器人的回答"

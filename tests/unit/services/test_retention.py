@@ -25,6 +25,7 @@ from bot.domain import (
 from bot.entrypoints import cli
 from bot.privacy import hashed
 from bot.services.accounts import Accounts
+from bot.services.caps import SUBMISSION, phone_key
 from bot.services.retention import TRACKER, DataLifecycle, cutoffs
 from bot.settings import Settings, get_settings
 from bot.storage.memory import InMemoryCaseStore
@@ -109,6 +110,7 @@ def fill(store, clock: Clock, at: dt.datetime, sender: str, phone: str = PHONE) 
     store.record_consultation(Consultation(hashed(sender), "web", "none"))
     delivery = f"tg:update:{uuid.uuid4().hex[:8]}"
     store.mark_delivered(delivery)
+    assert store.take_daily(SUBMISSION, {phone_key(phone): 99, hashed(sender): 99})
     slot = (active.committee_id, active.slot_start)
     return Filled(sender, closed.reference, still_open.reference, done.id, waiting.id, question, delivery, slot)
 
@@ -123,6 +125,7 @@ PRUNED = {
     "web_outbox": 1,
     "unanswered_questions": 1,
     "consultations": 1,
+    "cap_uses": 2,
 }
 
 
@@ -267,7 +270,9 @@ def test_erase_removes_one_citizen_from_the_memory_twin():
     clock = Clock(RECENT)
     store = InMemoryCaseStore(clock)
     gone, kept = fill(store, clock, RECENT, "tg:1001"), fill(store, clock, RECENT, "tg:1002", phone="13700001111")
-    check_erased(store, store.erase({"tg:1001"}, {hashed("tg:1001")}), gone, kept)
+    counts = store.erase({"tg:1001"}, {hashed("tg:1001")})
+    check_erased(store, counts, gone, kept)
+    assert counts["cap_uses"] == 1  # the sender's; its phone's goes when erased by phone
 
 
 def test_erase_by_phone_removes_the_citizen_everywhere_and_audits_a_pseudonym(module_engine):
@@ -292,6 +297,7 @@ def test_erase_by_phone_removes_the_citizen_everywhere_and_audits_a_pseudonym(mo
     assert counts["consultations"] == 2
     check_erased(store, {**counts, "consultations": 1}, gone, kept)
     assert counts["senders"] == 1 and counts["case_events"] == 1 and counts[TRACKER] == 1
+    assert counts["cap_uses"] == 2  # the phone's and the sender's uses of the daily caps
     with module_engine.connect() as conn:
         senders = set(conn.execute(select(events.c.sender_id)).scalars())
         audit = conn.execute(select(audit_log).where(audit_log.c.action == "data_erase")).mappings().all()

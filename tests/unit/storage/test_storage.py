@@ -228,6 +228,40 @@ def test_unanswered_questions_stored_before_are_scrubbed_by_the_migration(tmp_pa
         assert conn.execute(select(unanswered_questions.c.text)).scalar_one() == "我的电话[电话]，邻居占了我的地"
 
 
+class Clock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def clocked_store(request, tmp_path):
+    """A store of each kind with a clock the test sets."""
+    clock = Clock(dt.datetime(2026, 12, 1, 9, 0))
+    if request.param == "memory":
+        yield InMemoryCaseStore(clock), clock
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cases.db'}"
+        upgrade(url)
+        yield SqlCaseStore(make_engine(url), clock), clock
+    else:
+        with postgres_schema() as engine:
+            yield SqlCaseStore(engine, clock), clock
+
+
+def test_a_daily_cap_counts_uses_in_the_last_day_and_refuses_the_one_over(clocked_store):
+    store, clock = clocked_store
+    assert all(store.take_daily("submission", {"tel:a": 2, "ip:b": 3}) for _ in range(2))
+    assert not store.take_daily("submission", {"tel:a": 2, "ip:b": 3})  # the phone is at its cap
+    assert store.take_daily("submission", {"tel:c": 2, "ip:b": 3})  # the address has one use left
+    assert not store.take_daily("submission", {"tel:d": 2, "ip:b": 3})  # and now none, whatever the phone
+    assert store.take_daily("escalation", {"ip:b": 1}) and store.take_daily("submission", {})  # kinds apart
+    clock.now += dt.timedelta(hours=24, minutes=1)  # a day later the uses no longer count
+    assert store.take_daily("submission", {"tel:a": 2, "ip:b": 3})
+
+
 def test_a_delivery_is_remembered_once(store):
     assert not store.delivered("tg:update:7")
     store.mark_delivered("tg:update:7")
