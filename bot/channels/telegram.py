@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import hmac
 import logging
 import re
@@ -29,7 +28,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from cachetools import LRUCache
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -101,6 +99,10 @@ START_TEXT, HUMAN_TEXT, CANCEL_TEXT, STATUS_TEXT = "你好", "转人工", "取�
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted in UTF-16 code units
+# Inline keyboards whose payloads PTB's callback-data cache keeps in memory (Telegram carries at most
+# 64 bytes of callback data, so a button carries PTB's key); the oldest go first. A press on one gone
+# (evicted, or shown before a restart) arrives as InvalidCallbackData and the citizen is asked to type.
+BUTTON_KEYBOARDS = 10_000
 # Only a reply that *asks* for a number offers the contact button; answers that merely mention a
 # hotline ("请拨打12348热线电话") or read a masked number back must not.
 _ASKS_FOR_PHONE = re.compile(r"请(?:留|输入|提供|告诉|填写|发)[^。！？\n]{0,12}(?:手机|电话)")
@@ -123,26 +125,6 @@ def file_base_url(base_url: str) -> str:
 
 
 # ---- small bounded state -------------------------------------------------------------------
-class ButtonKeys:
-    """Short callback keys for Rasa payloads: Telegram carries at most 64 bytes of callback data.
-
-    The key is ``b:`` and 10 hex digits of the payload's hash; the payload stays here, in memory,
-    for the ``limit`` most recently shown buttons. After a restart old keys are unknown and the
-    citizen is asked to type the choice.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._payloads: LRUCache[str, str] = LRUCache(maxsize=limit)
-
-    def key_for(self, payload: str) -> str:
-        key = "b:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:10]
-        self._payloads[key] = payload
-        return key
-
-    def payload(self, key: str) -> str | None:
-        return self._payloads.get(key)
-
-
 @dataclass
 class _ChatLock:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -191,7 +173,6 @@ class ChannelState:
     """What the handlers share; kept in ``application.bot_data["channel"]``."""
 
     gateway: ReplySource
-    buttons: ButtonKeys = field(default_factory=ButtonKeys)
     locks: ChatLocks = field(default_factory=ChatLocks)
     # Chats showing the "share my phone number" keyboard, to take it away once answered.
     contact_keyboards: OrderedDict[int, None] = field(default_factory=OrderedDict)
@@ -213,10 +194,11 @@ def asks_for_phone(text: str) -> bool:
     return bool(_ASKS_FOR_PHONE.search(text))
 
 
-def inline_keyboard(buttons: Sequence[Button], keys: ButtonKeys) -> InlineKeyboardMarkup:
-    """One button a row (titles are Chinese phrases of varying length)."""
+def inline_keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup:
+    """One button a row (titles are Chinese phrases of varying length). The callback data is the Rasa
+    payload itself: the application's callback-data cache sends Telegram a short key in its place."""
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.title or b.payload, callback_data=keys.key_for(b.payload))] for b in buttons]
+        [[InlineKeyboardButton(b.title or b.payload, callback_data=b.payload)] for b in buttons]
     )
 
 
@@ -232,7 +214,7 @@ class Outgoing:
     markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
 
 
-def render(messages: Sequence[BotMessage], keys: ButtonKeys) -> list[Outgoing]:
+def render(messages: Sequence[BotMessage]) -> list[Outgoing]:
     """Telegram messages for the bot's replies: split long texts, buttons on the last piece, and
     the contact keyboard when the last reply asks for a phone number."""
     out: list[Outgoing] = []
@@ -241,7 +223,7 @@ def render(messages: Sequence[BotMessage], keys: ButtonKeys) -> list[Outgoing]:
             continue
         pieces = split_text(message.text) if message.text.strip() else [CHOOSE]
         out.extend(Outgoing(piece) for piece in pieces[:-1])
-        markup = inline_keyboard(message.buttons, keys) if message.buttons else None
+        markup = inline_keyboard(message.buttons) if message.buttons else None
         out.append(Outgoing(pieces[-1], markup))
     if out and out[-1].markup is None and asks_for_phone(messages[-1].text):
         out[-1] = Outgoing(out[-1].text, contact_keyboard())
@@ -249,7 +231,7 @@ def render(messages: Sequence[BotMessage], keys: ButtonKeys) -> list[Outgoing]:
 
 
 def numbered_text(message: BotMessage) -> str:
-    """A message as plain text, buttons as numbered lines (for senders without our callback keys)."""
+    """A message as plain text, buttons as numbered lines (for senders without the callback-data cache)."""
     lines = [message.text] if message.text.strip() else [CHOOSE] if message.buttons else []
     return "\n".join([*lines, *numbered_lines(message.buttons)])
 
@@ -257,7 +239,7 @@ def numbered_text(message: BotMessage) -> str:
 # ---- talking to the citizen ----------------------------------------------------------------
 async def _show(context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: Sequence[BotMessage]) -> None:
     state = _state(context)
-    outgoing = render(replies, state.buttons)
+    outgoing = render(replies)
     if outgoing and isinstance(outgoing[-1].markup, ReplyKeyboardMarkup):
         state.contact_keyboards[chat_id] = None
         while len(state.contact_keyboards) > 10_000:
@@ -375,9 +357,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     with contextlib.suppress(TelegramError):  # stops the client's spinner; a stale query must not block the answer
         await query.answer()
-    # our keys are strings; anything else (a forged or foreign update) is an unknown button
-    payload = _state(context).buttons.payload(query.data) if isinstance(query.data, str) else None
-    if payload is None:
+    # The cache put our payload (a string) back; a key it no longer has (or never had) arrives as
+    # InvalidCallbackData, and a query without data (a game's) as None: an expired button either way.
+    payload = query.data
+    if not isinstance(payload, str):
         log_event(logger, "telegram_button_unknown", sender_id(update.effective_chat.id))
         await context.bot.send_message(update.effective_chat.id, EXPIRED_BUTTON)
         return
@@ -432,6 +415,7 @@ def build_application(settings: Settings, gateway: ReplySource, deliveries: Deli
         .base_url(settings.telegram_base_url)
         .base_file_url(file_base_url(settings.telegram_base_url))
         .concurrent_updates(True)
+        .arbitrary_callback_data(BUTTON_KEYBOARDS)
         .post_init(_register_commands)
     )
     if settings.telegram_webhook_url:
@@ -474,6 +458,7 @@ def webhook_app(application: Application, secret: str, path: str):
         try:
             data = await request.json()
             update = Update.de_json(data, application.bot)
+            application.bot.insert_callback_data(update)  # PTB's own webhook server does this too
         except Exception:  # noqa: BLE001 - any malformed body is the sender's problem, not ours
             return Response(status_code=400)
         # Handled before the 200: Telegram forgets an update once acknowledged, so one acknowledged
@@ -564,7 +549,7 @@ def run(settings: Settings, build_gateway: Callable[[Settings], Gateway]) -> int
 class TelegramSender:
     """Messages outside a reply (staff, notices) over the Bot API's ``sendMessage``.
 
-    Inline buttons are not possible here (their callback keys live in the worker's memory, another
+    Inline buttons are not possible here (their callback data lives in the worker's cache, another
     process), so buttons become numbered lines.
     """
 

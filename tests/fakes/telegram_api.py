@@ -256,20 +256,24 @@ class FakeTelegram:
             chat_id, text=" ".join([head, *args]), entities=[{"type": "bot_command", "offset": 0, "length": len(head)}]
         )
 
-    def callback(self, chat_id: int, data: str, message_text: str = "请选择：") -> dict:
+    def callback(self, chat_id: int, data: str, message_text: str = "请选择：", markup: dict | None = None) -> dict:
+        """A press on a button with ``data`` under the bot's message (``markup``: its keyboard as sent)."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "from": BOT_USER,
+            "chat": {"id": chat_id, "type": "private", "first_name": "测试"},
+            "text": message_text,
+        }
+        if markup is not None:
+            message["reply_markup"] = markup
         return {
             "callback_query": {
                 "id": f"cq{next(self._message_ids)}",
                 "from": self.user(chat_id),
                 "chat_instance": f"ci{chat_id}",
                 "data": data,
-                "message": {
-                    "message_id": next(self._message_ids),
-                    "date": int(time.time()),
-                    "from": BOT_USER,
-                    "chat": {"id": chat_id, "type": "private", "first_name": "测试"},
-                    "text": message_text,
-                },
+                "message": message,
             }
         }
 

@@ -18,13 +18,13 @@ from telegram import Update
 
 from bot.channels.telegram import (
     ALLOWED_UPDATES,
+    BUTTON_KEYBOARDS,
     COMMANDS,
     EXPIRED_BUTTON,
     HELP,
     ONLY_TEXT,
     OTHERS_CONTACT,
     SECRET_HEADER,
-    ButtonKeys,
     ChatLocks,
     TelegramSender,
     build_application,
@@ -52,7 +52,8 @@ GREETING = BotMessage(
     ),
 )
 ASK_PHONE = BotMessage("请留一个能联系到您的手机号码。")
-KEY = re.compile(r"^b:[0-9a-f]{10}$")
+# What PTB's callback-data cache sends in a payload's place: the keyboard's and the button's uuid4 hex.
+KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 class FakeGateway(fakes.FakeGateway):
@@ -77,16 +78,21 @@ def gateway() -> FakeGateway:
     return FakeGateway()
 
 
-@pytest.fixture
-async def bot(api, gateway):
+@contextlib.asynccontextmanager
+async def polling(application):
     """The application polling the fake, as `run_polling` would, without owning the event loop."""
-    application = build_application(settings_for(api), gateway)
     async with application:
         await application.start()
         await application.updater.start_polling(timeout=1, allowed_updates=ALLOWED_UPDATES)
         yield application
         await application.updater.stop()
         await application.stop()
+
+
+@pytest.fixture
+async def bot(api, gateway):
+    async with polling(build_application(settings_for(api), gateway)) as application:
+        yield application
 
 
 def texts(messages: list[dict]) -> list[str]:
@@ -102,8 +108,9 @@ async def test_start_shows_the_greeting_with_inline_buttons(api, gateway, bot):
     assert message["chat_id"] == 100 and message["text"] == GREETING.text
     rows = message["reply_markup"]["inline_keyboard"]
     assert [[b["text"] for b in row] for row in rows] == [["法律咨询"], ["申请法律援助"], ["预约调解"], ["转人工"]]
-    keys = [row[0]["callback_data"] for row in rows]
+    keys = [row[0]["callback_data"] for row in rows]  # PTB's keys in the payloads' place, within 64 bytes
     assert all(KEY.match(k) and len(k.encode("utf-8")) <= 64 for k in keys) and len(set(keys)) == 4
+    assert bot.bot.callback_data_cache.maxsize == BUTTON_KEYBOARDS
 
 
 async def test_pressing_a_button_sends_its_payload(api, gateway, bot):
@@ -111,18 +118,37 @@ async def test_pressing_a_button_sends_its_payload(api, gateway, bot):
     [greeting] = await api.wait_messages(1)
     key = greeting["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
 
-    press = api.push(api.callback(100, key, GREETING.text))
+    press = api.push(api.callback(100, key, GREETING.text, greeting["reply_markup"]))
     await api.wait_messages(2)
 
     assert gateway.seen[-1] == ("tg:100", "/apply_legal_aid")
     assert api.calls("answerCallbackQuery")[0].params == {"callback_query_id": press["callback_query"]["id"]}
     assert api.messages()[-1] == {"chat_id": 100, "text": "收到：/apply_legal_aid"}
 
+    api.push(api.callback(100, key, GREETING.text, greeting["reply_markup"]))  # pressed again: still good
+    await api.wait_messages(3)
+    assert gateway.seen[-2:] == [("tg:100", "/apply_legal_aid")] * 2
+
 
 async def test_an_unknown_button_key_asks_the_citizen_to_type(api, gateway, bot):
-    api.push(api.callback(100, "b:0123456789"))
-    assert await api.wait_messages(1) == [{"chat_id": 100, "text": EXPIRED_BUTTON}]
-    assert gateway.seen == [] and len(api.calls("answerCallbackQuery")) == 1
+    api.push(api.callback(100, "b:0123456789"))  # a key of the old format
+    api.push(api.callback(100, "0" * 64))  # one of PTB's shape that this worker never issued (a restart)
+    assert await api.wait_messages(2) == [{"chat_id": 100, "text": EXPIRED_BUTTON}] * 2
+    assert gateway.seen == [] and len(api.calls("answerCallbackQuery")) == 2
+
+
+async def test_the_oldest_keyboards_are_forgotten_and_their_buttons_expire(api, gateway, monkeypatch):
+    monkeypatch.setattr("bot.channels.telegram.BUTTON_KEYBOARDS", 2)
+    async with polling(build_application(settings_for(api), gateway)):
+        for n in range(3):
+            api.push(api.command(100, "start"))
+            await api.wait_messages(n + 1)
+        first, _, last = api.messages()
+        api.push(api.callback(100, first["reply_markup"]["inline_keyboard"][0][0]["callback_data"]))
+        assert (await api.wait_messages(4))[-1] == {"chat_id": 100, "text": EXPIRED_BUTTON}
+        api.push(api.callback(100, last["reply_markup"]["inline_keyboard"][3][0]["callback_data"]))
+        assert (await api.wait_messages(5))[-1] == {"chat_id": 100, "text": "收到：/request_human"}
+    assert gateway.seen == [("tg:100", "你好")] * 3 + [("tg:100", "/request_human")]
 
 
 async def test_help_and_the_command_shortcuts(api, gateway, bot):
@@ -264,14 +290,7 @@ async def test_an_update_redelivered_after_a_restart_is_answered_once(api, gatew
     assert texts(await api.wait_messages(1)) == ["收到：欠薪怎么办"]
 
 
-def test_bounded_button_keys_and_chat_locks():
-    keys = ButtonKeys(limit=2)
-    first = keys.key_for("/affirm")
-    assert keys.key_for("/affirm") == first and keys.payload(first) == "/affirm"
-    keys.key_for("/deny")
-    keys.key_for("/request_human")
-    assert keys.payload(first) is None  # the oldest went; a press on it asks the citizen to type
-
+def test_bounded_chat_locks():
     async def use_many() -> int:
         locks = ChatLocks(limit=3)
         async with locks.hold(1):  # held: survives the trimming
@@ -367,6 +386,31 @@ async def test_the_webhook_acknowledges_an_update_only_once_it_is_handled(api, g
         finally:
             release.set()
             await asyncio.wait_for(application.stop(), 10)
+
+
+async def test_a_button_pressed_through_the_webhook_sends_its_payload(api, gateway):
+    # Our webhook server, not PTB's, parses the update: it must put the cached payload back too.
+    application = build_application(settings_for(api, telegram_webhook_url="https://bot.example.org/hook"), gateway)
+    hook = webhook_app(application, "s3cret", "/hook")
+    async with application:
+        await application.start()
+        try:
+            transport = httpx.ASGITransport(app=hook)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tg", timeout=10) as client:
+
+                async def post(update_id: int, update: dict) -> int:
+                    body = {"update_id": update_id, **update}
+                    return (await client.post("/hook", json=body, headers={SECRET_HEADER: "s3cret"})).status_code
+
+                assert await post(1, api.command(7, "start")) == 200
+                [greeting] = api.messages()
+                key = greeting["reply_markup"]["inline_keyboard"][2][0]["callback_data"]
+                assert await post(2, api.callback(7, key, GREETING.text, greeting["reply_markup"])) == 200
+                assert await post(3, api.callback(7, "f" * 64)) == 200
+        finally:
+            await asyncio.wait_for(application.stop(), 10)
+    assert gateway.seen == [("tg:7", "你好"), ("tg:7", "/book_mediation")]
+    assert texts(api.messages()[1:]) == ["收到：/book_mediation", EXPIRED_BUTTON]
 
 
 # ---- outbound ------------------------------------------------------------------------------
