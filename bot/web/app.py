@@ -169,7 +169,7 @@ def create_app(
     def _error(request: Request, status: int, message: str, headers: Mapping[str, str] | None = None):
         path = request.url.path
         if path.startswith("/console") and not path.endswith(".json"):
-            return app.state.console_error_page(status, message)
+            return app.state.console_error_page(request, status, message)
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)  # ours, and the framework's (unknown page, unparsable body)

@@ -9,24 +9,27 @@ A committee's schedule set here replaces the county default when the bot offers 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import STATUS_LABELS, STATUS_NAMES, ApplicationStatus, BookingStatus
 from bot.privacy import log_event
 from bot.rasa_client import BotMessage
+from bot.services.accounts import Session
 from bot.services.outbound import CHANNELS, DeliveryError, channel_of
 from bot.storage.sql import applications, bookings, case_events, committee_schedules
 from bot.web.console.export import csv_text, spreadsheet_safe
-from bot.web.console.pages import Console
+from bot.web.console.pages import Console, redirect, require, require_form
 from bot.web.staff import RowId
 
 logger = logging.getLogger("bot.web.console.cases")
@@ -136,6 +139,9 @@ BOOKINGS = CaseKind(
     "调解日期",
 )
 KINDS = {k.key: k for k in (APPLICATIONS, BOOKINGS)}
+#: The schedules belong to the bookings' area.
+Schedules = Annotated[Session, Depends(require(BOOKINGS.permission))]
+SchedulesForm = Annotated[Session, Depends(require_form(BOOKINGS.permission))]
 
 
 class CaseError(Exception):
@@ -189,7 +195,7 @@ def _cell(value) -> str:
 
 def router(console: Console) -> APIRouter:
     api = APIRouter(prefix="/console")
-    page, session_of, checked, accounts = console.page, console.session_of, console.checked, console.accounts
+    page, accounts = console.page, console.accounts
     cache: dict[str, object] = {}
 
     def engine():
@@ -274,8 +280,7 @@ def router(console: Console) -> APIRouter:
         return {"kind": kind, "STATUS_NAMES": STATUS_NAMES, "STATUS_LABELS": STATUS_LABELS}
 
     # ---- list and export -----------------------------------------------------------------
-    def list_page(kind: CaseKind, request: Request) -> HTMLResponse:
-        session = session_of(request, kind.permission)
+    def list_page(kind: CaseKind, request: Request, session: Session) -> HTMLResponse:
         filters = filters_of(request)
         error = ""
         if any(filters[k] and _day(filters[k]) is None for k in ("date_from", "date_to")):
@@ -283,6 +288,7 @@ def router(console: Console) -> APIRouter:
         rows = query(kind, filters, LIST_LIMIT + 1, scoped(kind, session))
         export = urlencode({k: v for k, v in filters.items() if v})
         return page(
+            request,
             "cases_list.html",
             session=session,
             rows=rows[:LIST_LIMIT],
@@ -295,8 +301,7 @@ def router(console: Console) -> APIRouter:
             **common(kind),
         )
 
-    def export(kind: CaseKind, request: Request, fmt: str) -> Response:
-        session = session_of(request, kind.permission)
+    def export(kind: CaseKind, request: Request, session: Session, fmt: str) -> Response:
         rows = query(kind, filters_of(request), EXPORT_LIMIT, scoped(kind, session))
         header = [f.label for f in kind.fields]
         body = [[_cell(display(kind, r, f.name)) for f in kind.fields] for r in rows]
@@ -330,6 +335,7 @@ def router(console: Console) -> APIRouter:
     def detail_page(
         kind: CaseKind,
         request: Request,
+        session: Session,
         reference: str,
         *,
         status: int = 200,
@@ -337,13 +343,13 @@ def router(console: Console) -> APIRouter:
         form: dict | None = None,
         template: str = "cases_detail.html",
     ) -> HTMLResponse:
-        session = session_of(request, kind.permission)
         row, events = load(kind, reference.strip().upper(), scoped(kind, session))
         action = "print" if template == "cases_print.html" else "view"
         accounts.audit(session.user.username, action, f"{kind.singular}:{row['reference']}", None)  # personal data
         q = request.query_params
         fields = [(f.label, display(kind, row, f.name)) for f in kind.fields if f.name != "reference"]
         return page(
+            request,
             template,
             status=status,
             session=session,
@@ -358,21 +364,29 @@ def router(console: Console) -> APIRouter:
             **common(kind),
         )
 
-    async def post_status(
-        kind: CaseKind, request: Request, reference: str, csrf: str, status: str, reason: str, notify: str
-    ) -> Response:
-        session = checked(request, csrf, kind.permission)
-        reference, reason = reference.strip().upper(), reason.strip()[:2000]
-        form = {"status": status, "reason": reason, "notify": bool(notify)}
+    def set_status(
+        kind: CaseKind, request: Request, session: Session, reference: str, status: str, reason: str, notify: bool
+    ) -> Response | dict:
+        """Change the status (in a worker thread): the case row, or the page that says why it could not."""
         load(kind, reference, scoped(kind, session))  # a mediator may change only their committees' bookings
         try:
             change_status(engine(), kind, reference, status, reason, session.user.username)
         except LookupError:
             raise HTTPException(404, f"没有编号为 {reference} 的{kind.title}") from None
         except CaseError as exc:
-            return detail_page(kind, request, reference, status=400, error=str(exc), form=form)
+            form = {"status": status, "reason": reason, "notify": notify}
+            return detail_page(kind, request, session, reference, status=400, error=str(exc), form=form)
         accounts.audit(session.user.username, "case_status", f"{kind.singular}:{reference}", status)
         row, _ = load(kind, reference)
+        return dict(row)
+
+    async def post_status(
+        kind: CaseKind, request: Request, session: Session, reference: str, status: str, reason: str, notify: str
+    ) -> Response:
+        reference, reason = reference.strip().upper(), reason.strip()[:2000]
+        row = await asyncio.to_thread(set_status, kind, request, session, reference, status, reason, bool(notify))
+        if isinstance(row, Response):
+            return row
         warn = False
         if notify:
             extra = f"理由：{reason.rstrip('。.！!')}。" if reason else ""
@@ -381,55 +395,65 @@ def router(console: Console) -> APIRouter:
             )
             try:
                 await console.outbound.send(row["sender_id"], [BotMessage(text)])
-                accounts.audit(session.user.username, "case_notify", f"{kind.singular}:{reference}", status)
+                await asyncio.to_thread(
+                    accounts.audit, session.user.username, "case_notify", f"{kind.singular}:{reference}", status
+                )
             except DeliveryError:
                 warn = True
                 log_event(logger, "case_notify_failed", row["sender_id"], kind=kind.singular, status=status)
-        target = f"/console/{kind.key}/{quote(reference)}?done=1" + ("&warn=delivery" if warn else "")
-        return RedirectResponse(target, status_code=303)
+        query = "done=1" + ("&warn=delivery" if warn else "")
+        return redirect(request, f"{kind.key}_detail", query, reference=reference)
 
     for kind in (APPLICATIONS, BOOKINGS):
 
         def bind(kind: CaseKind) -> None:
-            async def list_view(request: Request) -> HTMLResponse:
-                return list_page(kind, request)
+            viewer, poster = Depends(require(kind.permission)), Depends(require_form(kind.permission))
 
-            async def csv_view(request: Request) -> Response:
-                return export(kind, request, "csv")
+            def list_view(request: Request, session: Session = viewer) -> HTMLResponse:
+                return list_page(kind, request, session)
 
-            async def xlsx_view(request: Request) -> Response:
-                return export(kind, request, "xlsx")
+            def csv_view(request: Request, session: Session = viewer) -> Response:
+                return export(kind, request, session, "csv")
 
-            async def detail_view(request: Request, reference: str) -> HTMLResponse:
-                return detail_page(kind, request, reference)
+            def xlsx_view(request: Request, session: Session = viewer) -> Response:
+                return export(kind, request, session, "xlsx")
 
-            async def print_view(request: Request, reference: str) -> HTMLResponse:
-                return detail_page(kind, request, reference, template="cases_print.html")
+            def detail_view(request: Request, reference: str, session: Session = viewer) -> HTMLResponse:
+                return detail_page(kind, request, session, reference)
+
+            def print_view(request: Request, reference: str, session: Session = viewer) -> HTMLResponse:
+                return detail_page(kind, request, session, reference, template="cases_print.html")
 
             async def status_view(
                 request: Request,
                 reference: str,
-                csrf: str = Form(""),
+                session: Session = poster,
                 status: str = Form(""),
                 reason: str = Form(""),
                 notify: str = Form(""),
             ) -> Response:
-                return await post_status(kind, request, reference, csrf, status, reason, notify)
+                return await post_status(kind, request, session, reference, status, reason, notify)
 
-            api.add_api_route(f"/{kind.key}", list_view, methods=["GET"])
-            api.add_api_route(f"/{kind.key}.csv", csv_view, methods=["GET"])
-            api.add_api_route(f"/{kind.key}.xlsx", xlsx_view, methods=["GET"])
-            api.add_api_route(f"/{kind.key}/{{reference}}", detail_view, methods=["GET"])
-            api.add_api_route(f"/{kind.key}/{{reference}}/print", print_view, methods=["GET"])
-            api.add_api_route(f"/{kind.key}/{{reference}}/status", status_view, methods=["POST"])
+            key = kind.key
+            api.add_api_route(f"/{key}", list_view, methods=["GET"], name=key)
+            api.add_api_route(f"/{key}.csv", csv_view, methods=["GET"], name=f"{key}_csv")
+            api.add_api_route(f"/{key}.xlsx", xlsx_view, methods=["GET"], name=f"{key}_xlsx")
+            api.add_api_route(f"/{key}/{{reference}}", detail_view, methods=["GET"], name=f"{key}_detail")
+            api.add_api_route(f"/{key}/{{reference}}/print", print_view, methods=["GET"], name=f"{key}_print")
+            api.add_api_route(f"/{key}/{{reference}}/status", status_view, methods=["POST"], name=f"{key}_status")
 
         bind(kind)
 
     # ---- mediation schedules -------------------------------------------------------------
     def schedules_page(
-        request: Request, *, status: int = 200, error: str = "", form: dict | None = None, saved: bool = False
+        request: Request,
+        session: Session,
+        *,
+        status: int = 200,
+        error: str = "",
+        form: dict | None = None,
+        saved: bool = False,
     ) -> HTMLResponse:
-        session = session_of(request, "bookings")
         scope = session.user.committee_scope
         with engine().connect() as conn:
             stmt = select(committee_schedules)
@@ -447,6 +471,7 @@ def router(console: Console) -> APIRouter:
         found = directory()
         default = found.schedule if found is not None else None
         return page(
+            request,
             "cases_schedules.html",
             status=status,
             session=session,
@@ -459,20 +484,19 @@ def router(console: Console) -> APIRouter:
             form=form or {"committee_id": "", "weekday": "", "time": "", "capacity": ""},
         )
 
-    @api.get("/schedules")
-    def schedules(request: Request) -> HTMLResponse:
-        return schedules_page(request, saved=request.query_params.get("saved") == "1")
+    @api.get("/schedules", name="schedules")
+    def schedules(request: Request, session: Schedules) -> HTMLResponse:
+        return schedules_page(request, session, saved=request.query_params.get("saved") == "1")
 
-    @api.post("/schedules")
+    @api.post("/schedules", name="add_schedule")
     def add_schedule(
         request: Request,
-        csrf: str = Form(""),
+        session: SchedulesForm,
         committee_id: str = Form(""),
         weekday: str = Form(""),
         time: str = Form(""),
         capacity: str = Form(""),
     ) -> Response:
-        session = checked(request, csrf, "bookings")
         form = {"committee_id": committee_id, "weekday": weekday, "time": time.strip(), "capacity": capacity.strip()}
         try:
             if committee_id not in committees(session.user.committee_scope):
@@ -488,7 +512,7 @@ def router(console: Console) -> APIRouter:
                 raise ValueError("每场可约人数应为 1 到 50")
         except ValueError as exc:
             message = str(exc) if "请" in str(exc) or "应为" in str(exc) else "时间格式应为 时:分，例如 09:00"
-            return schedules_page(request, status=400, error=message, form=form)
+            return schedules_page(request, session, status=400, error=message, form=form)
         try:
             with engine().begin() as conn:
                 done = conn.execute(
@@ -507,15 +531,14 @@ def router(console: Console) -> APIRouter:
                         )
                     )
         except IntegrityError:
-            return schedules_page(request, status=409, error="这个时段刚被别人添加，请刷新后再试", form=form)
+            return schedules_page(request, session, status=409, error="这个时段刚被别人添加，请刷新后再试", form=form)
         accounts.audit(
             session.user.username, "schedule_set", f"committee:{committee_id}", f"{day} {start:%H:%M} {places}"
         )
-        return RedirectResponse("/console/schedules?saved=1", status_code=303)
+        return redirect(request, "schedules", "saved=1")
 
-    @api.post("/schedules/{schedule_id}/delete")
-    def delete_schedule(request: Request, schedule_id: RowId, csrf: str = Form("")) -> Response:
-        session = checked(request, csrf, "bookings")
+    @api.post("/schedules/{schedule_id}/delete", name="delete_schedule")
+    def delete_schedule(request: Request, session: SchedulesForm, schedule_id: RowId) -> Response:
         scope = session.user.committee_scope
         with engine().begin() as conn:
             stmt = delete(committee_schedules).where(committee_schedules.c.id == schedule_id)
@@ -525,6 +548,6 @@ def router(console: Console) -> APIRouter:
         if done.rowcount != 1:
             raise HTTPException(404, "没有这个排班")
         accounts.audit(session.user.username, "schedule_delete", f"schedule:{schedule_id}", None)
-        return RedirectResponse("/console/schedules?saved=1", status_code=303)
+        return redirect(request, "schedules", "saved=1")
 
     return api

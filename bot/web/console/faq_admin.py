@@ -9,7 +9,6 @@ builds in a worker thread, so the app stays responsive; the draft page reloads u
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import difflib
 import json
@@ -17,9 +16,10 @@ import logging
 import re
 import threading
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import insert, select, update
 
 from bot.domain import TOPICS, FaqEntry
@@ -27,12 +27,16 @@ from bot.errors import LegalTriageError, NotFoundError
 from bot.knowledge import kb, kb_io
 from bot.knowledge.laws import StatuteLibrary, chinese_number
 from bot.retrieval import faq as retrieval
+from bot.services.accounts import Session
 from bot.services.clustering import cluster_questions
 from bot.storage.sql import faq_drafts
+from bot.web.console.pages import redirect, require, require_form
 from bot.web.staff import MAX_ID, RowId, row_id
 
 logger = logging.getLogger(__name__)
 PERMISSION = "faq"
+Publicity = Annotated[Session, Depends(require(PERMISSION))]
+PublicityForm = Annotated[Session, Depends(require_form(PERMISSION))]
 STATUS_NAMES = {
     "draft": "草稿",
     "review": "待审核",
@@ -221,7 +225,7 @@ def router(console) -> APIRouter:
 
         settings = get_settings()
     engine = console.engine or console.accounts._engine
-    page, session_of, checked, audit = console.page, console.session_of, console.checked, console.accounts.audit
+    page, audit = console.page, console.accounts.audit
     state: dict = {}
     lock = threading.Lock()
     publish_lock = threading.Lock()  # one knowledge-base write and index build at a time
@@ -296,9 +300,8 @@ def router(console) -> APIRouter:
         return d["status"] == "review" and (d["author"] != session.user.username or session.user.can("users"))
 
     # ---- list ----------------------------------------------------------------------------------
-    @r.get("")
-    def faq_list(request: Request, q: str = "", topic: str = "") -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("", name="faq_list")
+    def faq_list(request: Request, session: Publicity, q: str = "", topic: str = "") -> Response:
         words = q.strip()
         rows = [
             e
@@ -307,6 +310,7 @@ def router(console) -> APIRouter:
             and (not words or words in e.question or words in e.answer or any(words in p for p in e.paraphrases))
         ]
         return page(
+            request,
             "faq_list.html",
             session=session,
             rows=rows,
@@ -319,7 +323,8 @@ def router(console) -> APIRouter:
 
     # ---- edit ----------------------------------------------------------------------------------
     def edit_page(
-        session,
+        request: Request,
+        session: Session,
         form: dict,
         problems: dict,
         editing: str | None,
@@ -328,6 +333,7 @@ def router(console) -> APIRouter:
         note: str = "",
     ) -> Response:
         return page(
+            request,
             "faq_edit.html",
             status=status,
             session=session,
@@ -340,20 +346,21 @@ def router(console) -> APIRouter:
             note=note,
         )
 
-    @r.get("/new")
-    def new_entry(request: Request) -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/new", name="faq_new")
+    def new_entry(request: Request, session: Publicity) -> Response:
         form = {name: "" for name in FIELDS} | {"reviewed_on": dt.date.today().isoformat()}
-        return edit_page(session, form, {}, None, None)
+        return edit_page(request, session, form, {}, None, None)
 
-    @r.get("/{entry_id}/edit")
-    def edit_entry(request: Request, entry_id: str, draft_id: int | None = Query(None, ge=1, le=MAX_ID)) -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/{entry_id}/edit", name="faq_edit")
+    def edit_entry(
+        request: Request, session: Publicity, entry_id: str, draft_id: int | None = Query(None, ge=1, le=MAX_ID)
+    ) -> Response:
         if draft_id is not None:
             d = draft(draft_id)
             if d["status"] not in ("draft", "rejected"):
                 raise HTTPException(409, "这份草稿已送审或已发布，不能再改")
             return edit_page(
+                request,
                 session,
                 form_of(d["entry"]),
                 {},
@@ -365,12 +372,12 @@ def router(console) -> APIRouter:
         if entry is None:
             raise HTTPException(404, "没有这条问答")
         form = form_of(kb.entry_to_dict(entry)) | {"reviewed_on": dt.date.today().isoformat()}
-        return edit_page(session, form, {}, entry_id, None)
+        return edit_page(request, session, form, {}, entry_id, None)
 
-    @r.post("/save")
+    @r.post("/save", name="faq_save")
     def save(
         request: Request,
-        csrf: str = Form(""),
+        session: PublicityForm,
         editing: str = Form(""),
         draft_id: str = Form(""),
         id: str = Form(""),
@@ -383,7 +390,6 @@ def router(console) -> APIRouter:
         reviewed_on: str = Form(""),
         facts: str = Form(""),
     ) -> Response:
-        session = checked(request, csrf, PERMISSION)
         form = {
             "id": id.strip(),
             "topic": topic,
@@ -403,7 +409,7 @@ def router(console) -> APIRouter:
                 existing = None  # someone else's or a sent draft: save as a new draft
         data, problems = check_form(form, library(), known, editing or None)
         if problems or data is None:  # (data is None exactly when there are problems)
-            return edit_page(session, form, problems, editing or None, existing, status=422)
+            return edit_page(request, session, form, problems, editing or None, existing, status=422)
         now = dt.datetime.now()
         with engine.begin() as conn:
             if existing is not None:
@@ -427,11 +433,10 @@ def router(console) -> APIRouter:
                     )
                 ).inserted_primary_key[0]
         audit(session.user.username, "faq_draft_save", f"faq:{data['id']}", None)
-        return RedirectResponse(f"/console/faq/drafts/{new_id}", status_code=303)
+        return redirect(request, "faq_draft", draft_id=new_id)
 
-    @r.get("/articles.json")
-    def articles(request: Request, law: str = "", q: str = "") -> JSONResponse:
-        session_of(request, PERMISSION)
+    @r.get("/articles.json", name="faq_articles", dependencies=[Depends(require(PERMISSION))])
+    def articles(law: str = "", q: str = "") -> JSONResponse:
         lib, words = library(), q.strip()
         number = None
         match = re.fullmatch(r"第?\s*([0-9一二三四五六七八九十百千零两]+)\s*条?", words)
@@ -457,11 +462,11 @@ def router(console) -> APIRouter:
         return JSONResponse({"articles": found}, headers={"Cache-Control": "no-store"})
 
     # ---- drafts and review ---------------------------------------------------------------------
-    @r.get("/drafts/{draft_id}")
-    def draft_page(request: Request, draft_id: RowId, error: str = "") -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/drafts/{draft_id}", name="faq_draft")
+    def draft_page(request: Request, session: Publicity, draft_id: RowId, error: str = "") -> Response:
         d = draft(draft_id)
         return page(
+            request,
             "faq_draft.html",
             session=session,
             d=d,
@@ -472,27 +477,25 @@ def router(console) -> APIRouter:
             is_author=d["author"] == session.user.username,
         )
 
-    @r.post("/drafts/{draft_id}/submit")
-    def submit(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
-        session = checked(request, csrf, PERMISSION)
+    @r.post("/drafts/{draft_id}/submit", name="faq_submit")
+    def submit(request: Request, session: PublicityForm, draft_id: RowId) -> Response:
         d = draft(draft_id)
         if d["status"] not in ("draft", "rejected") or d["author"] != session.user.username:
             raise HTTPException(409, "只有作者可以把草稿送审")
         set_status(draft_id, status="review", note=None)
         audit(session.user.username, "faq_submit", f"faq:{d['entry_id']}", None)
-        return RedirectResponse(f"/console/faq/drafts/{draft_id}", status_code=303)
+        return redirect(request, "faq_draft", draft_id=draft_id)
 
-    @r.post("/drafts/{draft_id}/reject")
-    def reject(request: Request, draft_id: RowId, csrf: str = Form(""), note: str = Form("")) -> Response:
-        session = checked(request, csrf, PERMISSION)
+    @r.post("/drafts/{draft_id}/reject", name="faq_reject")
+    def reject(request: Request, session: PublicityForm, draft_id: RowId, note: str = Form("")) -> Response:
         d = draft(draft_id)
         if not may_review(session, d):
             raise HTTPException(409, "这份草稿不在待审核状态，或者您是作者本人")
         if not note.strip():
-            return RedirectResponse(f"/console/faq/drafts/{draft_id}?error=reason", status_code=303)
+            return redirect(request, "faq_draft", "error=reason", draft_id=draft_id)
         set_status(draft_id, status="rejected", reviewer=session.user.username, note=note.strip()[:2000])
         audit(session.user.username, "faq_reject", f"faq:{d['entry_id']}", None)
-        return RedirectResponse(f"/console/faq/drafts/{draft_id}", status_code=303)
+        return redirect(request, "faq_draft", draft_id=draft_id)
 
     def run_publish(draft_id: int, data: dict, entry_id: str, reviewer: str) -> None:
         """Publish in a worker thread (building the index takes a minute or two with the real model)."""
@@ -509,9 +512,8 @@ def router(console) -> APIRouter:
             set_status(draft_id, status="published", reviewer=reviewer, note=None)
         audit(reviewer, "faq_publish", f"faq:{entry_id}", version.name)
 
-    @r.post("/drafts/{draft_id}/approve")
-    def approve(request: Request, draft_id: RowId, csrf: str = Form("")) -> Response:
-        session = checked(request, csrf, PERMISSION)
+    @r.post("/drafts/{draft_id}/approve", name="faq_approve")
+    def approve(request: Request, session: PublicityForm, draft_id: RowId) -> Response:
         d = draft(draft_id)
         if not may_review(session, d):
             raise HTTPException(409, "这份草稿不在待审核状态，或者您是作者本人")
@@ -530,24 +532,18 @@ def router(console) -> APIRouter:
             name="faq-publish",
             daemon=True,
         ).start()
-        return RedirectResponse(f"/console/faq/drafts/{draft_id}", status_code=303)
+        return redirect(request, "faq_draft", draft_id=draft_id)
 
     # ---- try a question ------------------------------------------------------------------------
-    @r.get("/try")
-    async def try_question(request: Request, q: str = "") -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/try", name="faq_try")
+    def try_question(request: Request, session: Publicity, q: str = "") -> Response:
         result, error = None, ""
         text = q.strip()[:500]
         if text:
             try:
-
-                def run():
-                    found = retriever()
-                    index = found.index
-                    hits = found.search(text, 5)
-                    return hits, index.decide(hits), found
-
-                hits, decision, _ = await asyncio.to_thread(run)
+                found = retriever()
+                hits = found.search(text, 5)
+                decision = found.index.decide(hits)
                 result = {
                     "hits": hits,
                     "decision": decision.kind.value,
@@ -555,7 +551,7 @@ def router(console) -> APIRouter:
                 }
             except (NotFoundError, LegalTriageError, OSError):
                 error = "还没有发布的问答索引，或索引读不出来"
-        return page("faq_try.html", session=session, q=q, result=result, error=error, decisions=DECISIONS)
+        return page(request, "faq_try.html", session=session, q=q, result=result, error=error, decisions=DECISIONS)
 
     # ---- versions ------------------------------------------------------------------------------
     def current() -> str:
@@ -564,28 +560,27 @@ def router(console) -> APIRouter:
         except NotFoundError:
             return ""
 
-    @r.get("/versions")
-    def versions_page(request: Request, done: str = "") -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/versions", name="faq_versions")
+    def versions_page(request: Request, session: Publicity, done: str = "") -> Response:
         root = settings.faq_index_dir
         rows = [version_info(root, v) for v in reversed(retrieval.versions(root))] if root.exists() else []
         now = current()
         msg = f"已切换到版本 {now}" if done == "rollback" and now else ""  # the server's version, not the address's
-        return page("faq_versions.html", session=session, rows=rows, current=now, msg=msg)
+        return page(request, "faq_versions.html", session=session, rows=rows, current=now, msg=msg)
 
     def known_version(version: str) -> str:
         if version not in retrieval.versions(settings.faq_index_dir):
             raise HTTPException(404, "没有这个版本")
         return version
 
-    @r.get("/versions/{version}")
-    def version_diff(request: Request, version: str) -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/versions/{version}", name="faq_version")
+    def version_diff(request: Request, session: Publicity, version: str) -> Response:
         version, now = known_version(version), current()
         diff = (
             diff_versions(settings.faq_index_dir, version, now) if now else {"added": [], "removed": [], "changed": []}
         )
         return page(
+            request,
             "faq_diff.html",
             session=session,
             version=version_info(settings.faq_index_dir, version),
@@ -593,38 +588,32 @@ def router(console) -> APIRouter:
             diff=diff,
         )
 
-    @r.post("/versions/{version}/rollback")
-    def rollback(request: Request, version: str, csrf: str = Form("")) -> Response:
-        session = checked(request, csrf, PERMISSION)
+    @r.post("/versions/{version}/rollback", name="faq_rollback")
+    def rollback(request: Request, session: PublicityForm, version: str) -> Response:
         version = known_version(version)
         retrieval.publish(settings.faq_index_dir, version)
         audit(session.user.username, "faq_rollback", f"faq_index:{version}", None)
-        return RedirectResponse("/console/faq/versions?done=rollback", status_code=303)
+        return redirect(request, "faq_versions", "done=rollback")
 
     # ---- unanswered ----------------------------------------------------------------------------
-    async def clusters() -> list[dict]:
+    def clusters() -> list[dict]:
         questions = console.store.unanswered()
-        return (
-            await asyncio.to_thread(lambda: cluster_questions(questions, embedder(), retriever().index))
-            if questions
-            else []
-        )
+        return cluster_questions(questions, embedder(), retriever().index) if questions else []
 
-    @r.get("/unanswered")
-    async def unanswered_page(request: Request) -> Response:
-        session = session_of(request, PERMISSION)
+    @r.get("/unanswered", name="faq_unanswered")
+    def unanswered_page(request: Request, session: Publicity) -> Response:
         return page(
+            request,
             "faq_unanswered.html",
             session=session,
-            clusters=await clusters(),
+            clusters=clusters(),
             reason_names={"none": "没找到", "low_confidence": "把握不大", "fallback": "没听懂"},
         )
 
-    @r.post("/unanswered/draft")
-    async def cluster_draft(request: Request, csrf: str = Form(""), ids: str = Form("")) -> Response:
-        session = checked(request, csrf, PERMISSION)
+    @r.post("/unanswered/draft", name="faq_cluster_draft")
+    def cluster_draft(request: Request, session: PublicityForm, ids: str = Form("")) -> Response:
         wanted = {n for n in map(row_id, ids.split(",")) if n is not None}
-        cluster = next((c for c in await clusters() if wanted & set(c["ids"])), None)
+        cluster = next((c for c in clusters() if wanted & set(c["ids"])), None)
         if cluster is None:
             raise HTTPException(404, "这组问题已经处理过了，请刷新页面")
         form = {name: "" for name in FIELDS} | {
@@ -634,6 +623,8 @@ def router(console) -> APIRouter:
             "reviewed_on": dt.date.today().isoformat(),
         }
         audit(session.user.username, "faq_cluster_draft", f"unanswered:{len(cluster['ids'])}", None)
-        return edit_page(session, form, {}, None, None, note="由未答问题生成：请补上编号、答案和法条，保存后即为草稿。")
+        return edit_page(
+            request, session, form, {}, None, None, note="由未答问题生成：请补上编号、答案和法条，保存后即为草稿。"
+        )
 
     return r

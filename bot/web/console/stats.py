@@ -12,21 +12,23 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from bot.domain import STATUS_NAMES, ApplicationStatus, BookingStatus
+from bot.services.accounts import Session
 from bot.services.outbound import CHANNELS
 from bot.storage.sql import applications, bookings, consultations, escalations, unanswered_questions
 from bot.web.console.export import csv_text
-from bot.web.console.pages import SECURITY_HEADERS, Console
+from bot.web.console.pages import SECURITY_HEADERS, Console, require
 
 PERMISSION = "stats"
+StatsSession = Annotated[Session, Depends(require(PERMISSION))]
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366
 #: Consultation kinds that count as answered (``suggest`` and ``none`` did not answer the question).
@@ -337,11 +339,13 @@ def router(console: Console) -> APIRouter:
             raise HTTPException(503, "统计需要数据库（当前使用的是内存存储）")
         return console.engine
 
-    @api.get("")
+    @api.get("", name="stats")
     def stats_page(
-        request: Request, start: str = Query("", alias="from"), end: str = Query("", alias="to")
+        request: Request,
+        session: StatsSession,
+        start: str = Query("", alias="from"),
+        end: str = Query("", alias="to"),
     ) -> HTMLResponse:
-        session = console.session_of(request, PERMISSION)
         engine = engine_of()
         first, last, error = parse_range(start, end, dt.date.today())
         query = urlencode({"from": first.isoformat(), "to": last.isoformat()})
@@ -354,6 +358,7 @@ def router(console: Console) -> APIRouter:
         ]
         daily = per_day(engine, first, last)
         return console.page(
+            request,
             "stats.html",
             session=session,
             error=error,
@@ -377,11 +382,10 @@ def router(console: Console) -> APIRouter:
             unanswered=top_unanswered(engine, first, last),
         )
 
-    @api.get("/{chart}.csv")
+    @api.get("/{chart}.csv", name="stats_csv")
     def stats_csv(
-        request: Request, chart: str, start: str = Query("", alias="from"), end: str = Query("", alias="to")
+        session: StatsSession, chart: str, start: str = Query("", alias="from"), end: str = Query("", alias="to")
     ) -> Response:
-        session = console.session_of(request, PERMISSION)
         spec = CHARTS.get(chart)
         if spec is None:
             raise HTTPException(404, "没有这个统计图表")
