@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help run test unit lint setup venvs model finetune index laws topics db rasa-model browser nginx bench survival chat clean
+.PHONY: help run test unit lint setup setup-steps venvs model finetune index laws topics db rasa-model browser nginx bench fresh-clone survival chat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -31,7 +31,10 @@ unit: venvs ## the unit tests alone (no Rasa, no browser; uses the built models 
 	  LEGAL_TRIAGE_TEST_POSTGRES_URL="$${LEGAL_TRIAGE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
 	  $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q --ignore=tests/integration tests/unit
 
-setup: venvs model index laws topics db rasa-model ## create environments, model, indexes, database, Rasa model
+setup: ## create environments, model, indexes, database, Rasa model (two at a time: Rasa trains beside the indexes)
+	@$(MAKE) --no-print-directory -j2 setup-steps
+
+setup-steps: venvs model index laws topics db rasa-model
 
 venvs: $(RASA_VENV)/.installed $(APP_VENV)/.installed ## the two virtual environments (Python 3.10 Rasa, 3.11 app)
 
@@ -91,6 +94,9 @@ nginx: ## Debian's nginx, the load balancer of the scale-out test (docs/scale-ou
 
 bench: setup ## measure intent accuracy, FAQ hit@1/MRR@10, topic accuracy, latency, start-up, memory
 	@source scripts/env.sh && $(APP_VENV)/bin/python -m bench
+
+fresh-clone: venvs ## time a fresh clone of HEAD to its first answer (make setup + make run there; about 15 min)
+	@$(APP_VENV)/bin/python -m bench.fresh_clone
 
 survival: setup ## kill -9 each process mid-form: conversations continue, nothing is lost (also part of make test)
 	@source scripts/env.sh && $(APP_VENV)/bin/python -m pytest -p no:cacheprovider -q tests/integration/test_survival.py

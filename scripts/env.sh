@@ -20,7 +20,12 @@ export RASA_TRACKER_DB="${RASA_TRACKER_DB:-$LEGAL_TRIAGE_DATA_DIR/rasa_tracker.d
 # kept owner-only in data/.
 keep_secret() {  # VARIABLE FILE BYTES
   if [ -z "${!1:-}" ]; then
-    [ -s "$2" ] || (umask 077; head -c "$3" /dev/urandom | od -An -tx1 | tr -d ' \n' > "$2")
+    if [ ! -s "$2" ]; then  # written aside, then linked: two set-up steps at once agree on one secret
+      local tmp; tmp=$(umask 077; mktemp "$2.XXXXXX")
+      head -c "$3" /dev/urandom | od -An -tx1 | tr -d ' \n' > "$tmp"
+      ln "$tmp" "$2" 2>/dev/null || true
+      rm -f "$tmp"
+    fi
     printf -v "$1" '%s' "$(cat "$2")"
   fi
   export "${1?}"

@@ -31,7 +31,9 @@ def app_for(rasa: FakeRasa, store: InMemoryCaseStore | None = None, **settings):
     handoff = Handoff(store, Outbound({"web": WebOutbox(store)}), rasa, HandoffPolicy())
     # The chat never reaches the accounts: an unmigrated in-memory database stands in for them.
     accounts = Accounts(make_engine("sqlite://"))
-    return create_app(Settings(**({"web_secret": SECRET} | settings)), rasa=rasa, handoff=handoff, accounts=accounts)
+    # Plain http://testserver never gets a Secure cookie back: the flag is off here, wherever this is imported.
+    defaults = {"web_secret": SECRET, "console_secure_cookie": False}
+    return create_app(Settings(**(defaults | settings)), rasa=rasa, handoff=handoff, accounts=accounts)
 
 
 def client(rasa: FakeRasa, store: InMemoryCaseStore | None = None, **settings) -> TestClient:
