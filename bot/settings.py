@@ -33,9 +33,11 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     # Any sentence-transformers model folder (or name already present locally) may be used.
     embedding_model: str = ""
-    # "torch" (the float model) or "onnx-int8" (its int8 export by `legal-triage model export`, part of
-    # `make model`). Indexes name the backend that built them: switching it means `make setup` again.
-    embedding_backend: str = "torch"
+    # "onnx" (the float model exported to ONNX by `legal-triage model export`, part of `make model`:
+    # torch's vectors, faster; torch itself when there is no export), "torch", or "onnx-int8" (int8
+    # weights: faster still, slightly different vectors). Indexes name the vectors that built them:
+    # switching to or from onnx-int8 means `make setup` again.
+    embedding_backend: str = "onnx"
     database_url: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = ""

@@ -1,14 +1,15 @@
-"""An int8 ONNX copy of a sentence-transformers folder, for fast single-thread CPU serving.
+"""ONNX copies of a sentence-transformers folder, for fast single-thread CPU serving.
 
 ``legal-triage model export`` (part of ``make model``) exports the folder's transformer to ONNX
-with torch's exporter and quantises its weights dynamically to int8 with ONNX Runtime
-(per-channel: per-tensor scales cost about one point of cosine with the float model, per-channel
-keeps it at 0.996 or more on the real-style questions). The result, ``onnx/model_int8.onnx``
-inside the model folder, is served by :class:`bot.retrieval.embedding.OnnxEmbedder` when
-``LEGAL_TRIAGE_EMBEDDING_BACKEND=onnx-int8``. Everything is read from the local folder: nothing
-is downloaded. ``onnx/export_manifest.json`` names the source (its model name and the sha256 of
-its weights) and the export is skipped while that is unchanged; rebuilding or fine-tuning a
-model replaces its folder, and so drops a stale export with it.
+with torch's exporter (``onnx/model_fp32.onnx``: the float model, served by default, backend
+``onnx``) and quantises its weights dynamically to int8 with ONNX Runtime (``onnx/model_int8.onnx``,
+backend ``onnx-int8``; per-channel: per-tensor scales cost about one point of cosine with the
+float model, per-channel keeps it at 0.996 or more on the real-style questions). Both are served
+by :class:`bot.retrieval.embedding.OnnxEmbedder`, chosen by ``LEGAL_TRIAGE_EMBEDDING_BACKEND``.
+Everything is read from the local folder: nothing is downloaded. ``onnx/export_manifest.json``
+names the source (its model name and the sha256 of its weights) and the export is skipped while
+that is unchanged; rebuilding or fine-tuning a model replaces its folder, and so drops a stale
+export with it.
 
 Only the pipeline the ONNX embedder reproduces is exported: transformer, mean pooling over every
 token (the prompt included), L2 normalisation.
@@ -27,11 +28,12 @@ from pathlib import Path
 
 from bot.retrieval.embedding import ONNX_DIR as EXPORT_DIR
 from bot.retrieval.embedding import ONNX_FILE as MODEL_FILE
+from bot.retrieval.embedding import ONNX_FP32_FILE as FLOAT_FILE
 from bot.retrieval.embedding import ONNX_MANIFEST as MANIFEST
 from bot.retrieval.embedding import model_name, onnx_manifest
 
 # Bump when the export changes (opset, quantisation, inputs), so old exports are redone.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 2: the float export is kept beside the int8 one
 OPSET = 17
 QUANTISATION = "onnxruntime quantize_dynamic: QInt8 weights, per channel"
 
@@ -57,7 +59,7 @@ def is_current(model_path: str | Path) -> bool:
     )
 
 
-def export_int8(model_path: str | Path, progress: bool = False) -> tuple[bool, dict]:
+def export_onnx(model_path: str | Path, progress: bool = False) -> tuple[bool, dict]:
     """Export and quantise ``model_path`` unless its export is current; returns (exported, manifest)."""
     model_path = Path(model_path)
     if is_current(model_path):
@@ -82,7 +84,7 @@ def export_int8(model_path: str | Path, progress: bool = False) -> tuple[bool, d
         ).eval()
         tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
         sample = tokenizer(["query: 老板拖欠工资怎么办", "passage: 劳动者"], padding=True, return_tensors="pt")
-        float_file = staging / "model_fp32.onnx"
+        float_file = staging / FLOAT_FILE
         axes = {0: "batch", 1: "tokens"}
         with torch.no_grad():
             torch.onnx.export(
@@ -105,13 +107,14 @@ def export_int8(model_path: str | Path, progress: bool = False) -> tuple[bool, d
             quantize_dynamic(float_file, staging / MODEL_FILE, weight_type=QuantType.QInt8, per_channel=True)
         finally:
             root.setLevel(level)
-        float_file.unlink()
         bar.update()
         bar.set_postfix_str("check")
-        onnxruntime.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
+        for file in (FLOAT_FILE, MODEL_FILE):
+            onnxruntime.InferenceSession(str(staging / file), providers=["CPUExecutionProvider"])
         manifest = {
             **source,
             "file": MODEL_FILE,
+            "float_file": FLOAT_FILE,
             "quantisation": QUANTISATION,
             "opset": OPSET,
             "torch": torch.__version__,

@@ -51,11 +51,11 @@ def cmd_model_prepare(args, settings: Settings) -> int:
 
 
 def cmd_model_export(args, settings: Settings) -> int:
-    from bot.build.onnx_export import export_folder, export_int8
+    from bot.build.onnx_export import export_folder, export_onnx
 
-    exported, manifest = export_int8(settings.embedding_model_path, progress=True)
+    exported, manifest = export_onnx(settings.embedding_model_path, progress=True)
     state = f"exported in {manifest['seconds']}s to" if exported else "is up to date:"
-    print(f"int8 ONNX export of {manifest['source']} {state} {export_folder(settings.embedding_model_path)}")
+    print(f"ONNX export of {manifest['source']} {state} {export_folder(settings.embedding_model_path)}")
     return 0
 
 
@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_model_prepare
     )
     model.add_parser(
-        "export", help="int8 ONNX copy of the configured model, for LEGAL_TRIAGE_EMBEDDING_BACKEND=onnx-int8"
+        "export", help="ONNX copies (float, served by default; int8) of the configured model"
     ).set_defaults(func=cmd_model_export)
     tune = model.add_parser("finetune", help="fine-tune the base model on the FAQ (skipped when its data is unchanged)")
     tune.add_argument("--steps", type=int, default=0, help="training steps (default: the build's setting)")

@@ -71,6 +71,33 @@ def test_int8_onnx_embedder_matches_the_float_model():
 
 
 @pytest.mark.model
+def test_the_float_onnx_export_gives_the_float_models_vectors_under_its_name():
+    """Served by default: the same vectors as torch (the indexes built by either serve both), faster."""
+    path = get_settings().embedding_model_path
+    questions = [
+        "我在工地上干了三个多月，老板一直拖着工资不给，说等工程款下来再结，我该怎么办",
+        "离婚后孩子的抚养权归谁",
+        "借给朋友5万块钱，他现在不还了",
+    ]
+    onnx, torch_model = embedder_for(path, "onnx", threads=1), SentenceTransformerEmbedder(path)
+    assert isinstance(onnx, OnnxEmbedder) and onnx.name == torch_model.name == embedder_name(path, "onnx")
+    for kind in ("query", "passage"):
+        cosines = np.sum(onnx.encode(questions, kind) * torch_model.encode(questions, kind), axis=1)
+        assert cosines.min() >= 0.99999, cosines
+
+
+def test_without_an_onnx_export_the_default_backend_is_torch(tmp_path, monkeypatch):
+    """A folder with no export (a model fine-tuned since, say) is served by torch: same vectors, slower."""
+    loaded = []
+    monkeypatch.setattr(
+        "bot.retrieval.embedding.SentenceTransformerEmbedder", lambda path: loaded.append(path) or "torch"
+    )
+    assert embedder_for(str(tmp_path), "onnx") == "torch" and loaded == [str(tmp_path)]
+    with pytest.raises(FileNotFoundError, match="model export"):
+        embedder_for(str(tmp_path), "onnx-int8")
+
+
+@pytest.mark.model
 def test_int8_export_is_skipped_while_current_and_refused_when_stale(tmp_path):
     """`model export` skips a current export; an export of other weights is redone and never served."""
     source = Path(get_settings().embedding_model_path)
@@ -83,7 +110,7 @@ def test_int8_export_is_skipped_while_current_and_refused_when_stale(tmp_path):
     (model / "onnx" / "model_int8.onnx").symlink_to(source / "onnx" / "model_int8.onnx")
     shutil.copy(source / "onnx" / "export_manifest.json", model / "onnx")
     assert onnx_export.is_current(model)
-    assert onnx_export.export_int8(model) == (False, onnx_export.onnx_manifest(source))
+    assert onnx_export.export_onnx(model) == (False, onnx_export.onnx_manifest(source))
 
     manifest = json.loads((model / "onnx" / "export_manifest.json").read_text())
     (model / "onnx" / "export_manifest.json").write_text(json.dumps({**manifest, "weights_sha256": "0" * 64}))
