@@ -1,10 +1,10 @@
 """Single-thread latency of embedding one real-style question, per embedding backend.
 
-``python -m bench.embedding_latency [--runs 300] [--backends torch onnx-int8]`` embeds one
+``python -m bench.embedding_latency [--runs 300] [--backends torch onnx onnx-int8]`` embeds one
 ~60-character Chinese question (from the dev split's style) ``runs`` times after a warm-up, on ONE
 thread (``torch.set_num_threads(1)``; ONNX Runtime ``intra_op_num_threads=1``), bypassing the
-embedder's cache of single questions, and prints p50/p95 in milliseconds as JSON. The int8 backend
-needs ``legal-triage model export`` first.
+embedder's cache of single questions, and prints p50/p95 in milliseconds as JSON. The ONNX backends
+need ``legal-triage model export`` first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import json
 import time
 
-import numpy as np
+from bench.stats import percentiles
 
 QUESTION = (
     "砖厂老板欠了我们二十多个人一年的工钱，劳动监察下了限期支付通知他也不理，"
@@ -41,15 +41,14 @@ def measure(backend: str, runs: int, warmup: int = 20) -> dict:
         "embedder": embedder.name,
         "chars": len(QUESTION),
         "runs": runs,
-        "p50_ms": round(float(np.percentile(times, 50)), 2),
-        "p95_ms": round(float(np.percentile(times, 95)), 2),
+        **percentiles(times, (50, 95), digits=2, suffix="_ms"),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"])
     args = parser.parse_args()
     for backend in args.backends:
         print(json.dumps(measure(backend, args.runs)), flush=True)
