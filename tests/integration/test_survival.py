@@ -27,6 +27,8 @@ from tests.unit.channels.test_wechat import signed_query, text_xml
 
 pytestmark = pytest.mark.integration
 REFERENCE = re.compile(r"LA-\d{8}-\d{4}")
+#: The phone question itself (the consent before it names the phone number too).
+ASKS_PHONE = "能联系到您的手机号码"
 #: The legal-aid form's questions (domain.yml) and a citizen's answers; ``None`` = the citizen's own.
 #: The read-back comes first: it repeats the other questions' labels.
 ANSWERS = [
@@ -155,7 +157,7 @@ def submit(citizen: Citizen, reply: str, submitted: list[tuple[str, str]]) -> No
 def test_rasa_killed_mid_form(world):
     stack, url, _, telegram, store, submitted = world
     web, tg = WebCitizen(url, "周建华", "13811112222"), TelegramCitizen(telegram, 9001, "吴秀兰", "13933334444")
-    asked_phone = [c.fill(c.send("我要申请法律援助"), until="手机号码") for c in (web, tg)]
+    asked_phone = [c.fill(c.send("我要申请法律援助"), until=ASKS_PHONE) for c in (web, tg)]
 
     stack.stop("rasa")  # SIGKILL
     down = web.post(web.phone)
@@ -177,7 +179,7 @@ def test_action_server_killed_mid_form(world):
     stack, url, _, telegram, store, submitted = world
     web, tg = WebCitizen(url, "郑国强", "13855556666"), TelegramCitizen(telegram, 9002, "冯桂英", "13977778888")
     for citizen in (web, tg):
-        citizen.fill(citizen.send("我要申请法律援助"), until="手机号码")
+        citizen.fill(citizen.send("我要申请法律援助"), until=ASKS_PHONE)
 
     stack.stop("actions")
     assert "稍后再试" in web.send(web.phone)
@@ -216,7 +218,7 @@ def test_web_app_killed_mid_form(world):
 def test_telegram_worker_killed_mid_form(world):
     stack, _, env, telegram, store, submitted = world
     tg = TelegramCitizen(telegram, 9003, "杨志明", "13844445555")
-    tg.fill(tg.send("我要申请法律援助"), until="手机号码")
+    tg.fill(tg.send("我要申请法律援助"), until=ASKS_PHONE)
 
     stack.stop("telegram")
     before = tg.push(tg.phone)  # waits at Telegram while the worker is down
