@@ -14,6 +14,22 @@ from bot.composition import Services
 from bot.domain import AnswerKind, FaqEntry
 from bot.privacy import log_event
 from bot.services.answering import FACT_TITLES, offers_for_topic
+from bot.wording import (
+    ARTICLE,
+    ASK_BEFORE_BASIS,
+    ASK_DETAILS,
+    ASK_QUESTION,
+    DID_YOU_MEAN,
+    FAQ_ANSWER,
+    FOLLOW_UP_FACT,
+    FOLLOW_UP_SOURCE,
+    FOLLOW_UP_THIS,
+    FOLLOW_UP_UNKNOWN,
+    NO_ANSWER_HANDOFF,
+    RELATED_ARTICLES,
+    RELATED_HANDOFF,
+    WHICH_TOPIC,
+)
 
 logger = logging.getLogger("bot.actions")
 
@@ -32,7 +48,7 @@ def record(services: Services, tracker: Tracker, kind: str, topic: str | None, f
 
 def faq_message(entry: FaqEntry) -> str:
     basis = "、".join(c.label for c in entry.citations)
-    return f'{entry.answer}\n\n法律依据：{basis}\n（回复"法律依据"可查看条文原文）'
+    return FAQ_ANSWER.format(answer=entry.answer, basis=basis)
 
 
 #: The buttons of a handoff: a person, or go on asking.
@@ -45,7 +61,7 @@ def offer_buttons(offers) -> list[dict]:
 
 def utter_articles(dispatcher: CollectingDispatcher, articles) -> None:
     for article in articles:
-        dispatcher.utter_message(text=f"{article.label}：\n{article.text}")
+        dispatcher.utter_message(text=ARTICLE.format(label=article.label, text=article.text))
 
 
 def utter_entry(dispatcher: CollectingDispatcher, entry: FaqEntry, offers: tuple[str, ...]) -> list[dict]:
@@ -80,33 +96,23 @@ class ActionAnswerQuestion(LegalTriageAction):
             return utter_entry(dispatcher, top.entry, answer.offers)
         if answer.kind is AnswerKind.SUGGEST:
             entries = [h.entry for h in answer.hits]
-            dispatcher.utter_message(text="您是想问：", buttons=option_buttons([e.question for e in entries]))
+            dispatcher.utter_message(text=DID_YOU_MEAN, buttons=option_buttons([e.question for e in entries]))
             return [*topic_events, SlotSet("offered_faq_ids", [e.id for e in entries])]
         handoff_buttons = offer_buttons(HANDOFF_OFFERS)
         if answer.related:
-            dispatcher.utter_message(
-                text="我没有找到正好回答您这个问题的解答。下面是可能相关的法律规定，仅供参考，不是对您情况的完整解答："
-            )
+            dispatcher.utter_message(text=RELATED_ARTICLES)
             utter_articles(dispatcher, answer.related)
-            dispatcher.utter_message(
-                text="您的情况最好由工作人员具体看一看，也可以拨打12348法律服务热线。", buttons=handoff_buttons
-            )
+            dispatcher.utter_message(text=RELATED_HANDOFF, buttons=handoff_buttons)
             return [*topic_events, SlotSet("clarify_count", 0)]
         clarified = (tracker.get_slot("clarify_count") or 0) >= 1
         if not clarified and len(text.strip()) < LONG_QUESTION_CHARS:
             hint = ""
             if answer.topic and not answer.topic.confident:
                 first, second = answer.topic.scores[0].label, answer.topic.scores[1].label
-                hint = f"您问的是{first}方面，还是{second}方面的事？"
-            dispatcher.utter_message(
-                text=f"我还没找到合适的答案。{hint}能再具体说说吗？比如发生了什么、和谁、涉及多少钱。"
-            )
+                hint = WHICH_TOPIC.format(first=first, second=second)
+            dispatcher.utter_message(text=ASK_DETAILS.format(hint=hint))
             return [*topic_events, SlotSet("clarify_count", 1)]
-        dispatcher.utter_message(
-            text="这个问题比较具体，我这里没有合适的现成解答，不想给您不准的说法。我帮您转给工作人员；"
-            "也可以拨打12348法律服务热线。",
-            buttons=handoff_buttons,
-        )
+        dispatcher.utter_message(text=NO_ANSWER_HANDOFF, buttons=handoff_buttons)
         return [*topic_events, SlotSet("clarify_count", 0)]
 
 
@@ -130,9 +136,13 @@ class ActionAnswerFollowup(LegalTriageAction):
             entry=follow.entry.id if follow.entry else None,
         )
         if follow.fact_text and follow.fact:
-            source = "" if follow.entry in (None, follow.about) else f"（见“{follow.entry.question}”）"
+            source = (
+                "" if follow.entry in (None, follow.about) else FOLLOW_UP_SOURCE.format(question=follow.entry.question)
+            )
             dispatcher.utter_message(
-                text=f"关于“{follow.about.question}”，{FACT_TITLES[follow.fact]}{source}：\n{follow.fact_text}",
+                text=FOLLOW_UP_FACT.format(
+                    about=follow.about.question, fact=FACT_TITLES[follow.fact], source=source, text=follow.fact_text
+                ),
                 buttons=offer_buttons(offers_for_topic(follow.about.topic)),
             )
             record(services, tracker, "follow_up", follow.about.topic, (follow.entry or follow.about).id)
@@ -140,10 +150,9 @@ class ActionAnswerFollowup(LegalTriageAction):
         if follow.entry is not None and follow.entry != follow.about and not follow.fact:
             record(services, tracker, "follow_up", follow.entry.topic, follow.entry.id)
             return utter_entry(dispatcher, follow.entry, offers_for_topic(follow.entry.topic))
-        what = FACT_TITLES[follow.fact] if follow.fact else "这个情况"
+        what = FACT_TITLES[follow.fact] if follow.fact else FOLLOW_UP_THIS
         dispatcher.utter_message(
-            text=f"关于“{follow.about.question}”，{what}我这里没有确切的说法，以办理窗口告知为准。"
-            f"可以转给工作人员帮您问清楚，也可以拨打12348法律服务热线。",
+            text=FOLLOW_UP_UNKNOWN.format(about=follow.about.question, what=what),
             buttons=offer_buttons(HANDOFF_OFFERS),
         )
         record(services, tracker, "none", follow.about.topic)
@@ -163,7 +172,7 @@ class ActionChooseOption(LegalTriageAction):
             text = (tracker.latest_message.get("text") or "").strip()
             if text and not text.isdigit():  # a question with a number in it ("民法典第一千零七十九条")
                 return [*ActionAnswerQuestion().act(dispatcher, tracker, domain, services), SlotSet("option", None)]
-            dispatcher.utter_message(text="请直接说说您的问题，我来帮您查。")
+            dispatcher.utter_message(text=ASK_QUESTION)
             return [SlotSet("option", None)]
         log_event(logger, "choose", tracker.sender_id, faq=entry.id, option=option)
         record(services, tracker, "chosen", entry.topic, entry.id)
@@ -187,7 +196,7 @@ class ActionShowLegalBasis(LegalTriageAction):
             return []
         entry = services.retriever.get(tracker.get_slot("last_faq_id") or "")
         if entry is None:
-            dispatcher.utter_message(text="请先告诉我您想了解的问题，我回答后可以给您看法律依据。")
+            dispatcher.utter_message(text=ASK_BEFORE_BASIS)
             return []
         for citation in entry.citations:
             article = services.laws.article(citation.law, citation.article, citation.suffix)

@@ -18,11 +18,19 @@ from bot.privacy import log_event
 from bot.services import caps, intake, mediation
 from bot.services.eligibility import MATTERS, matter_from_text
 from bot.services.validation import clean_text, parse_name, parse_phone
+from bot.wording import (
+    CHOOSE_SLOT,
+    CHOOSE_WISHED_SLOT,
+    MATTER_OUT_OF_SCOPE,
+    NO_DEADLINE,
+    NOT_SAVED,
+    SLOT_TAKEN,
+    START_AGAIN,
+)
 
 logger = logging.getLogger("bot.actions")
 UNKNOWN_WORDS = ("不知道", "不清楚", "没有", "冇得", "无", "不记得", "跳过")
 CONFIRM_BUTTONS = [button("对，提交", "/affirm"), button("不对，重填", "/deny")]
-NOT_SAVED = "抱歉，系统暂时没能保存，您填写的内容都还在。请过一会儿再点“对，提交”重试；着急的话可以拨打12348。"
 LA_SLOTS = [
     "la_matter",
     "la_consent",
@@ -118,7 +126,7 @@ class ValidateLegalAidForm(_Validators, FormValidationAction):
             dispatcher.utter_message(response="utter_invalid_matter")
             return {"la_matter": None}
         if not matter.in_scope:
-            dispatcher.utter_message(text="这类事项不一定属于法律援助范围，您可以先登记，工作人员审核后告诉您结果。")
+            dispatcher.utter_message(text=MATTER_OUT_OF_SCOPE)
         return {"la_matter": matter.key}
 
     def validate_la_consent(self, value, dispatcher, tracker, domain) -> dict:
@@ -143,14 +151,14 @@ class ValidateLegalAidForm(_Validators, FormValidationAction):
         return self._text(value, "la_facts")
 
     def validate_la_deadline(self, value, dispatcher, tracker, domain) -> dict:
-        return {"la_deadline": _optional(value) or "无"}
+        return {"la_deadline": _optional(value) or NO_DEADLINE}
 
     def validate_la_economic(self, value, dispatcher, tracker, domain) -> dict:
         return self._text(value, "la_economic", 200)
 
     def validate_la_confirm(self, value, dispatcher, tracker, domain) -> dict:
         if value is False:  # start again from the name; the matter stays
-            dispatcher.utter_message(text="好的，我们重新填写一遍。")
+            dispatcher.utter_message(text=START_AGAIN)
             return {slot: None for slot in LA_SLOTS if slot not in ("la_matter", "la_consent")}
         return {"la_confirm": value}
 
@@ -198,7 +206,7 @@ class ValidateMediationForm(_Validators, FormValidationAction):
 
     def validate_md_confirm(self, value, dispatcher, tracker, domain) -> dict:
         if value is False:
-            dispatcher.utter_message(text="好的，我们重新填写一遍。")
+            dispatcher.utter_message(text=START_AGAIN)
             return {slot: None for slot in MD_SLOTS if slot not in ("md_dispute_type", "md_consent")}
         return {"md_confirm": value}
 
@@ -324,9 +332,9 @@ class ActionAskMdSlot(LegalTriageAction):
             dispatcher.utter_message(response="utter_no_slots")
             return []
         dispatcher.utter_message(
-            text=f"由{committee.name}为您调解。请选择时间（回复数字）："
-            if services.directory.schedule.confirmed
-            else f"由{committee.name}为您调解。请选择时间（回复数字）。这是您希望的时间，调解委员会会电话和您确认：",
+            text=(CHOOSE_SLOT if services.directory.schedule.confirmed else CHOOSE_WISHED_SLOT).format(
+                committee=committee.name
+            ),
             buttons=option_buttons([mediation.slot_label(s) for s in starts]),
         )
         return [SlotSet("md_offered", [s.isoformat() for s in starts])]
@@ -357,7 +365,7 @@ class ActionSubmitMediation(LegalTriageAction):
         except StorageUnavailableError:
             return _not_saved(dispatcher, tracker, "md_confirm", "mediation_form")
         except SlotUnavailableError:
-            dispatcher.utter_message(text="抱歉，这个时间刚被约满了，请重新选一个时间。")
+            dispatcher.utter_message(text=SLOT_TAKEN)
             return [
                 SlotSet("md_slot", None),
                 SlotSet("md_confirm", None),

@@ -16,16 +16,22 @@ from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, Mediation
 from bot.privacy import log_event
 from bot.services import caps
 from bot.services.handoff import HandoffPolicy
+from bot.wording import (
+    EMERGENCY_ADVICE,
+    ESCALATED,
+    GO_ON,
+    LEGAL_AID_APPLICATION,
+    MEDIATION_BOOKING,
+    NO_SUCH_REFERENCE,
+    PRIVATE_STATUS,
+    RESUMED,
+    STATUS,
+)
 
 logger = logging.getLogger("bot.actions")
 FORMS = {"legal_aid_form": "la_", "mediation_form": "md_"}
 _REFERENCE = re.compile(r"(LA|MB)-\d{8}-\d{4}", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
-PRIVATE_STATUS = (
-    "为了保护申请人的隐私，办理进度只在提交申请或预约的那个对话里告知；"
-    "在其他地方查询，请在同一条消息里写上编号和申请时所留手机号码的后四位，中间空一格，"
-    "例如：查询进度 {reference} 5678（把5678换成您的手机号后四位）。也可以回复“转人工”。"
-)
 
 
 def collected(tracker: Tracker) -> dict[str, Any]:
@@ -78,10 +84,7 @@ class ActionEscalate(LegalTriageAction):
         if reason == "fallback":  # the bot did not understand: keep the question for the FAQ writers
             text = tracker.latest_message.get("text") or ""
             services.consultations.unanswered(tracker.sender_id, text, "fallback", tracker.get_slot("topic"))
-        dispatcher.utter_message(
-            text=f"好的，已为您转接人工，{office_hours(services)}，回复会出现在这里。"
-            "您之前说的内容都已转给工作人员。着急的话也可以拨打12348法律服务热线。"
-        )
+        dispatcher.utter_message(text=ESCALATED.format(expectation=office_hours(services)))
         return hand_over(services, tracker, reason, priority=1)
 
 
@@ -91,13 +94,7 @@ class ActionHandleEmergency(LegalTriageAction):
 
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
         # Safety first: the hotlines go out before anything else can fail.
-        dispatcher.utter_message(
-            text="请先保证自己的安全！\n"
-            "有危险、正在被打或被威胁：马上拨打 110 报警。\n"
-            "有人受伤、服药或想不开：马上拨打 120 急救。\n"
-            "遭受家庭暴力的妇女可拨打 12338 妇女维权热线。\n"
-            "我已通知工作人员优先处理您的情况。"
-        )
+        dispatcher.utter_message(text=EMERGENCY_ADVICE)
         log_event(logger, "emergency", tracker.sender_id)
         return hand_over(services, tracker, "emergency", priority=0)
 
@@ -127,12 +124,14 @@ class ActionCheckStatus(LegalTriageAction):
         allowed = record is not None and may_see_status(record, tracker.sender_id, text)
         log_event(logger, "status", tracker.sender_id, found=record is not None, allowed=allowed)
         if record is None:
-            dispatcher.utter_message(text=f'没有查到编号 {reference}，请核对后再发一次，或回复"转人工"。')
+            dispatcher.utter_message(text=NO_SUCH_REFERENCE.format(reference=reference))
         elif not allowed:
             dispatcher.utter_message(text=PRIVATE_STATUS.format(reference=reference))
         else:
-            kind = "法律援助申请" if isinstance(record, LegalAidApplication) else "调解预约"
-            dispatcher.utter_message(text=f"{kind} {reference}：{STATUS_LABELS[record.status.value]}。")
+            kind = LEGAL_AID_APPLICATION if isinstance(record, LegalAidApplication) else MEDIATION_BOOKING
+            dispatcher.utter_message(
+                text=STATUS.format(kind=kind, reference=reference, status=STATUS_LABELS[record.status.value])
+            )
         return [SlotSet("reference", None)]
 
 
@@ -161,7 +160,7 @@ class ActionResumeForm(LegalTriageAction):
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
         form = tracker.get_slot("paused_form")
         if form not in FORMS:
-            dispatcher.utter_message(text="好的，请继续说。")
+            dispatcher.utter_message(text=GO_ON)
             return []
-        dispatcher.utter_message(text="好的，我们继续。")
+        dispatcher.utter_message(text=RESUMED)
         return [SlotSet("paused_form", None), FollowupAction(form)]

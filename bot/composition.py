@@ -25,11 +25,12 @@ from bot.retrieval.topics import TopicClassifier
 from bot.services.answering import QuestionAnswering
 from bot.services.caps import DailyCaps
 from bot.services.consultations import ConsultationLog
-from bot.services.gateway import Gateway, privacy_notice
+from bot.services.gateway import Gateway
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings, get_settings
 from bot.storage.port import CaseStore
+from bot.wording import privacy_notice
 
 logger = logging.getLogger(__name__)
 

@@ -54,30 +54,22 @@ from bot.channels.rendering import numbered_lines, utf16_units
 from bot.channels.rendering import split_text as split_long
 from bot.privacy import log_event
 from bot.rasa_client import BotMessage, Button
-from bot.services.gateway import TRY_LATER, Gateway
+from bot.services.gateway import Gateway
 from bot.services.outbound import DeliveryError
 from bot.settings import Settings
+from bot.wording import (
+    EXPIRED_BUTTON,
+    OTHERS_CONTACT,
+    SHARE_PHONE,
+    TELEGRAM_CHOOSE,
+    TELEGRAM_HELP,
+    TELEGRAM_ONLY_TEXT,
+    TRY_LATER,
+)
 
 logger = logging.getLogger("bot.channels.telegram")
 
-# Channel-specific wording (slash commands, Telegram's media kinds); the bot's own replies stay in domain.yml.
-HELP = (
-    "直接用文字输入您想咨询的问题就可以，例如：“老板拖欠工资怎么办”“离婚后孩子归谁”。\n"
-    "我给出选项时，点下面的按钮或回复选项的数字都可以。\n"
-    "/human 转人工，请工作人员和您联系\n"
-    "/cancel 取消正在办理的事项\n"
-    "/status 查询法律援助申请或调解预约的进度（需要受理编号，例如 /status LA-20261126-0001）\n"
-    "遇到家暴、人身威胁等紧急情况，请立即拨打110；需要急救请拨打120。"
-)
-ONLY_TEXT = (
-    "抱歉，我目前只能看懂文字消息，图片、语音、文件、位置等还看不了。"
-    "请用文字把您的问题打出来，例如“老板拖欠工资怎么办”。材料和照片可以等工作人员联系您时再提供。"
-    "发送 /help 查看使用说明。"
-)
-OTHERS_CONTACT = "为了保护他人的隐私，这里只接收您本人的手机号码。请点“分享我的手机号”按钮，或直接输入您的手机号码。"
-EXPIRED_BUTTON = "抱歉，这个按钮已经失效了。请直接输入您要选的内容（选项的文字或数字都可以）。"
-CHOOSE = "请选择："
-SHARE_PHONE = "分享我的手机号"
+# For the operator starting the channel (what citizens read is in bot/wording.py).
 NOT_CONFIGURED = (
     "Telegram 渠道未配置：请设置环境变量 TELEGRAM_BOT_TOKEN。\n"
     "The Telegram channel is not configured: set TELEGRAM_BOT_TOKEN."
@@ -221,7 +213,7 @@ def render(messages: Sequence[BotMessage]) -> list[Outgoing]:
     for message in messages:
         if not message.text.strip() and not message.buttons:
             continue
-        pieces = split_text(message.text) if message.text.strip() else [CHOOSE]
+        pieces = split_text(message.text) if message.text.strip() else [TELEGRAM_CHOOSE]
         out.extend(Outgoing(piece) for piece in pieces[:-1])
         markup = inline_keyboard(message.buttons) if message.buttons else None
         out.append(Outgoing(pieces[-1], markup))
@@ -232,7 +224,7 @@ def render(messages: Sequence[BotMessage]) -> list[Outgoing]:
 
 def numbered_text(message: BotMessage) -> str:
     """A message as plain text, buttons as numbered lines (for senders without the callback-data cache)."""
-    lines = [message.text] if message.text.strip() else [CHOOSE] if message.buttons else []
+    lines = [message.text] if message.text.strip() else [TELEGRAM_CHOOSE] if message.buttons else []
     return "\n".join([*lines, *numbered_lines(message.buttons)])
 
 
@@ -331,7 +323,7 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain what to type and the commands."""
     if update.effective_chat is None:
         return
-    await context.bot.send_message(update.effective_chat.id, HELP)
+    await context.bot.send_message(update.effective_chat.id, TELEGRAM_HELP)
 
 
 async def on_human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -385,7 +377,7 @@ async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if update.effective_chat is None:
         return
     log_event(logger, "telegram_unsupported", sender_id(update.effective_chat.id))
-    await context.bot.send_message(update.effective_chat.id, ONLY_TEXT)
+    await context.bot.send_message(update.effective_chat.id, TELEGRAM_ONLY_TEXT)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

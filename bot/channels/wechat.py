@@ -42,23 +42,18 @@ from bot.channels.deliveries import DeliveryLog, already_delivered, mark_deliver
 from bot.channels.rendering import numbered_lines, pack, split_text, utf8_bytes
 from bot.privacy import log_event
 from bot.rasa_client import BotMessage, RasaUnavailable
-from bot.services.gateway import TRY_LATER
 from bot.services.outbound import DeliveryError
 from bot.settings import Settings
 from bot.web.limits import MAX_BODY_BYTES, client_address, trusted_networks
+from bot.wording import TRY_LATER, VOICE_NOT_RECOGNISED, WECHAT_CHOOSE, WECHAT_TEXT_ONLY
 
 logger = logging.getLogger("bot.channels.wechat")
 
-# Citizen-facing wording of this channel only (the bot's own answers come from Rasa's domain).
+# The channel's protocol texts (what citizens read is in bot/wording.py): the texts the menu sends to the NLU,
+# and the webhook's answers to WeChat's servers.
 SUCCESS = "success"  # WeChat's "received, no passive reply": it neither retries nor shows an error
 WELCOME_TEXT = "你好"
 MENU_TEXTS: Mapping[str, str] = {"LEGAL_AID": "我要申请法律援助", "MEDIATION": "我要预约调解", "HUMAN": "转人工"}
-CHOOSE = "回复数字选择："
-VOICE_NOT_RECOGNISED = "抱歉，这条语音没能识别出文字。请直接输入文字描述您的问题，例如：“老板拖欠工资怎么办”。"
-TEXT_ONLY = (
-    "您好，我目前只能看懂文字和语音消息，暂时无法查看图片、视频、位置或链接。"
-    "请用文字描述您遇到的问题：我可以解答常见法律问题、帮您申请法律援助、预约人民调解，或为您转接工作人员。"
-)
 BAD_SIGNATURE = "签名校验失败。"
 BAD_REQUEST = "请求不完整或格式不正确。"
 
@@ -91,7 +86,7 @@ def render(messages: Sequence[BotMessage]) -> tuple[list[str], list[str]]:
     for message in messages:
         part = message.text.strip()
         if message.buttons:
-            lines = [CHOOSE, *numbered_lines(message.buttons, start=len(payloads) + 1)]
+            lines = [WECHAT_CHOOSE, *numbered_lines(message.buttons, start=len(payloads) + 1)]
             payloads.extend(button.payload or button.title for button in message.buttons)
             part = "\n".join([part, *lines] if part else lines)
         if part:
@@ -307,7 +302,7 @@ class WeChatConversation:
                 return await self._converse(sender_id, self.menu.get(message.key or "", WELCOME_TEXT), address)
             return SUCCESS, []  # unsubscribe, menu links, location reports, template receipts …
         # image, video, shortvideo, location, link, and anything newer WeChat may add
-        return TEXT_ONLY, []
+        return WECHAT_TEXT_ONLY, []
 
     def _choice(self, sender_id: str, text: str) -> str:
         """A bare number picks from the options last shown to this citizen; anything else is sent as typed."""

@@ -7,6 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.wording import (
+    NOTE_EXEMPT_GROUP,
+    NOTE_EXEMPT_MIGRANT,
+    NOTE_MEANS_TESTED,
+    NOTE_NOT_MEANS_TESTED,
+    NOTE_OUT_OF_SCOPE,
+)
+
 
 @dataclass(frozen=True)
 class Matter:
@@ -60,15 +68,15 @@ def matter_from_text(text: str) -> Matter | None:
 def assess(matter: Matter, economic_status: str | None = None) -> str:
     """A short, citizen-facing eligibility note for the application record and read-back."""
     if not matter.in_scope:
-        return "该事项不一定属于法律援助范围，工作人员会审核后告诉您结果"
+        return NOTE_OUT_OF_SCOPE
     if not matter.means_tested:
-        return f"属于{matter.basis}规定的情形，不受经济困难条件限制"
+        return NOTE_NOT_MEANS_TESTED.format(basis=matter.basis)
     if economic_status and any(w in economic_status for w in EXEMPTION_WORDS):
-        return f"属于{matter.basis}规定的事项；您属于特定困难群体，可免予核查经济困难状况（第四十二条）"
+        return NOTE_EXEMPT_GROUP.format(basis=matter.basis)
     if (
         matter.key in ("wages", "injury")
         and economic_status
         and ("务工" in economic_status or "农民工" in economic_status)
     ):
-        return f"属于{matter.basis}规定的事项；进城务工人员讨薪或工伤索赔可免予核查经济困难状况（第四十二条）"
-    return f"属于{matter.basis}规定的事项，需要经济困难（可以书面承诺，第四十一条）"
+        return NOTE_EXEMPT_MIGRANT.format(basis=matter.basis)
+    return NOTE_MEANS_TESTED.format(basis=matter.basis)

@@ -16,14 +16,10 @@ from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, PAYLOAD_TITLES, BotMessage, RasaClient
 from bot.services.caps import CLIENT, address_key
 from bot.services.handoff import Handoff
-from bot.settings import Settings
+from bot.wording import EMPTY, TOO_FAST, TOO_LONG, TRY_LATER
 
 logger = logging.getLogger("bot.services.gateway")
 
-EMPTY = "请输入您想咨询的问题。"
-TOO_FAST = "您发消息太快了，请稍等几秒再发。刚才这条没有收到，请重新发送。"
-TOO_LONG = f"消息太长了，请分几次发送（每次不超过{MAX_MESSAGE_CHARS}字）。"
-TRY_LATER = "系统繁忙，请稍后再试：刚才这条没有收到，请过一会儿重新发送。之前说的内容都还在；着急的话可以拨打12348。"
 #: Intents any channel may send without a button of the bot's last reply (menus, the web page's 转人工).
 MENU_PAYLOADS = frozenset({"/greet", *PAYLOAD_TITLES})
 
@@ -51,19 +47,6 @@ class RateLimit:
         allowed = tokens >= 1.0
         self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
         return allowed
-
-
-def privacy_notice(settings: Settings) -> str:
-    """What a citizen is told with the first reply (PIPL art. 17): what is collected, why, for how
-    long, how to have it erased, and whom to ask."""
-    chats = max(settings.retain_tracker_days, settings.retain_transcript_days)
-    return (
-        "【个人信息保护提示】为了解答您的问题、办理法律援助申请和调解预约，本服务会记录您发来的消息，"
-        "以及您填写的姓名、电话、住址等信息，只用于办理您的事项和不含个人身份的统计。"
-        f"聊天记录保存{chats}天，办结的申请和预约保存{settings.retain_case_days}天，到期自动删除。"
-        "您可以随时要求查阅、更正或删除您的个人信息：回复“转人工”告诉工作人员即可。"
-        "有疑问可以拨打12348公共法律服务热线。"
-    )
 
 
 class FirstReplies:
@@ -141,7 +124,7 @@ class Gateway:
         if not text:
             return [BotMessage(EMPTY)]
         if len(text) > MAX_MESSAGE_CHARS:
-            return [BotMessage(TOO_LONG)]
+            return [BotMessage(TOO_LONG.format(limit=MAX_MESSAGE_CHARS))]
         escalation = self.handoff.open_for(sender_id) if self.handoff else None
         if self.handoff is not None and escalation is not None:
             # A person has the conversation: the message goes to the queue's transcript, not to Rasa

@@ -22,10 +22,27 @@ from bot.privacy import log_event
 from bot.rasa_client import BotMessage
 from bot.services.outbound import Outbound, channel_of
 from bot.storage.port import CaseStore
+from bot.wording import (
+    CLAIMED_NOTICE,
+    CLOSED_NOTICE,
+    EMERGENCY_NOTICE,
+    EXPECT_IN_HOURS,
+    EXPECT_LATER,
+    EXPECT_SOON,
+    HOURS_UNKNOWN,
+    NEXT_WORKDAY,
+    OFFICE_HOURS,
+    OPENING,
+    OVERDUE_NOTICE,
+    WAITING_NOTICE,
+    WEEKDAY,
+    WEEKDAY_NAMES,
+    WEEKDAY_SEPARATOR,
+    WEEKDAY_SPAN,
+)
 
 logger = logging.getLogger("bot.services.handoff")
 TO_FILL = "待填写"
-WEEKDAY_NAMES = "一二三四五六日"
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -85,13 +102,13 @@ class OfficeHours:
 
     def describe(self) -> str:
         if not self.known:
-            return "以当地司法局公布的时间为准"
+            return HOURS_UNKNOWN
         days = sorted(self.weekdays)
         if days == list(range(days[0], days[-1] + 1)) and len(days) > 1:
-            span = f"周{WEEKDAY_NAMES[days[0]]}至周{WEEKDAY_NAMES[days[-1]]}"
+            span = WEEKDAY_SPAN.format(first=WEEKDAY_NAMES[days[0]], last=WEEKDAY_NAMES[days[-1]])
         else:
-            span = "、".join(f"周{WEEKDAY_NAMES[d]}" for d in days)
-        return f"{span} {self.start:%H:%M}-{self.end:%H:%M}"
+            span = WEEKDAY_SEPARATOR.join(WEEKDAY.format(day=WEEKDAY_NAMES[d]) for d in days)
+        return OFFICE_HOURS.format(days=span, start=f"{self.start:%H:%M}", end=f"{self.end:%H:%M}")
 
 
 @dataclass(frozen=True)
@@ -109,12 +126,14 @@ class HandoffPolicy:
         """When the citizen can expect a person, in words."""
         state = self.hours.is_open(now)
         if state is None:
-            return "工作人员会在工作时间内尽快回复您"
+            return EXPECT_IN_HOURS
         if state:
-            return "现在是工作时间，工作人员会尽快回复您"
+            return EXPECT_SOON
         opening = self.hours.next_opening(now)
-        when = f"{opening.month}月{opening.day}日 {opening:%H:%M}" if opening else "下一个工作日"
-        return f"现在不是工作时间（{self.hours.describe()}），工作人员会在{when}以后回复您"
+        when = (
+            OPENING.format(month=opening.month, day=opening.day, time=f"{opening:%H:%M}") if opening else NEXT_WORKDAY
+        )
+        return EXPECT_LATER.format(hours=self.hours.describe(), when=when)
 
 
 class RasaControl(Protocol):
@@ -123,24 +142,15 @@ class RasaControl(Protocol):
 
 
 def waiting_notice(policy: HandoffPolicy, now: dt.datetime) -> str:
-    return (
-        f"您的消息已转给工作人员，请耐心等待，{policy.expectation(now)}。"
-        "在人工回复之前，小助手先不回答。紧急情况请拨打110；法律咨询也可拨打12348。"
-    )
+    return WAITING_NOTICE.format(expectation=policy.expectation(now))
 
 
 def overdue_notice(policy: HandoffPolicy, now: dt.datetime) -> str:
-    return f"暂时还没有工作人员接待，{policy.expectation(now)}，请留意这里的消息。着急的话可以拨打12348法律服务热线。"
+    return OVERDUE_NOTICE.format(expectation=policy.expectation(now))
 
 
 #: While the bot is paused it cannot recognise an emergency: these words still get the hotlines at once.
 EMERGENCY = re.compile(r"救命|救救|打我|砍我|杀我|弄死|要杀|拿刀|砸门|不想活|想死|自杀|轻生|跳河|跳楼|喝药|农药|安眠药")
-EMERGENCY_NOTICE = (
-    "请先保证自己的安全！有危险、正在被打或被威胁：马上拨打 110；有人受伤、服药或想不开：马上拨打 120。"
-    "已通知工作人员优先处理。"
-)
-CLAIMED_NOTICE = "工作人员已接入，请直接说明您的情况。"
-CLOSED_NOTICE = "人工服务已结束，感谢您的耐心。小助手继续为您服务，有问题可以直接问我。"
 
 
 class Handoff:

@@ -7,6 +7,15 @@ from bot.knowledge.directory import TO_FILL, ServiceDirectory
 from bot.services.eligibility import assess, matter_from_text
 from bot.services.validation import mask_phone
 from bot.storage.port import CaseStore
+from bot.wording import (
+    LEGAL_AID_CENTRE,
+    LEGAL_AID_PLACE,
+    LEGAL_AID_PLACE_UNKNOWN,
+    LEGAL_AID_READ_BACK,
+    LEGAL_AID_SUBMITTED,
+    NO_DEADLINE,
+    NOTE_UNKNOWN_MATTER,
+)
 
 NOT_GIVEN = "未提供"
 
@@ -25,7 +34,7 @@ def application(
 ) -> LegalAidApplication:
     """An application from what the form collected, with its matter label and eligibility note."""
     found = matter_from_text(matter)
-    note = assess(found, economic_status) if found else "工作人员会审核是否属于法律援助范围"
+    note = assess(found, economic_status) if found else NOTE_UNKNOWN_MATTER
     return LegalAidApplication(
         sender_id=sender_id,
         name=name,
@@ -44,20 +53,16 @@ def application(
 def read_back(application: LegalAidApplication) -> str:
     """The summary the citizen confirms before we store anything."""
     a = application
-    return "\n".join(
-        [
-            "请核对您的法律援助申请：",
-            f"事项：{a.matter}",
-            f"姓名：{a.name}",
-            f"电话：{mask_phone(a.phone)}",
-            f"地址：{a.town}{a.village or ''}",
-            f"对方：{a.opponent}",
-            f"经过：{a.facts}",
-            f"期限：{a.deadline or '无'}",
-            f"经济情况：{a.economic_status}",
-            f"初步判断：{a.eligibility_note}",
-            "信息对吗？",
-        ]
+    return LEGAL_AID_READ_BACK.format(
+        matter=a.matter,
+        name=a.name,
+        phone=mask_phone(a.phone),
+        address=f"{a.town}{a.village or ''}",
+        opponent=a.opponent,
+        facts=a.facts,
+        deadline=a.deadline or NO_DEADLINE,
+        economic_status=a.economic_status,
+        note=a.eligibility_note,
     )
 
 
@@ -77,17 +82,12 @@ def submit(store: CaseStore, application: LegalAidApplication) -> LegalAidApplic
 
 def confirmation_text(application: LegalAidApplication, directory: ServiceDirectory) -> str:
     centre = directory.contact("legal_aid_centre")
-    where = centre.get("name", "法律援助中心")
+    where = centre.get("name", LEGAL_AID_CENTRE)
     address = centre.get("address", TO_FILL)
     documents = "\n".join(f"{i}. {d}" for i, d in enumerate(directory.config.get("legal_aid_documents", []), 1))
     place = (
-        f"{where}（地址：{address}）"
+        LEGAL_AID_PLACE.format(where=where, address=address)
         if address != TO_FILL
-        else f"{where}或您所在乡镇的{directory.town_office(application.town)}（地址可拨打12348咨询）"
+        else LEGAL_AID_PLACE_UNKNOWN.format(where=where, office=directory.town_office(application.town))
     )
-    return (
-        f"已提交！受理编号：{application.reference}\n"
-        f"法律援助机构会在收到申请后7日内审查并作出决定（《法律援助法》第四十三条），工作人员会打电话或在这里联系您。\n"
-        f"请带好以下材料到{place}：\n{documents}\n"
-        f"查询进度时发送受理编号即可。"
-    )
+    return LEGAL_AID_SUBMITTED.format(reference=application.reference, place=place, documents=documents)

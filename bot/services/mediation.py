@@ -8,6 +8,16 @@ from bot.domain import Escalation, MediationBooking
 from bot.knowledge.directory import Committee, ServiceDirectory
 from bot.services.validation import mask_phone
 from bot.storage.port import CaseStore
+from bot.wording import (
+    BOOKED,
+    BOOKING_SUBMITTED,
+    MEDIATION_READ_BACK,
+    MEDIATION_SUBMITTED,
+    SLOT_LABEL,
+    SLOT_TIME,
+    SLOT_WISHED_TIME,
+    WEEKDAY_NAMES,
+)
 
 DISPUTE_TYPES: tuple[str, ...] = (
     "邻里纠纷",
@@ -23,8 +33,6 @@ DISPUTE_TYPES: tuple[str, ...] = (
     "其他",
 )
 
-WEEKDAYS = "一二三四五六日"
-
 
 def dispute_type_from_text(text: str) -> str | None:
     """A dispute type from a button number, its name, or a word in it."""
@@ -38,7 +46,9 @@ def dispute_type_from_text(text: str) -> str | None:
 
 
 def slot_label(start: dt.datetime) -> str:
-    return f"{start.month}月{start.day}日（周{WEEKDAYS[start.weekday()]}）{start:%H:%M}"
+    return SLOT_LABEL.format(
+        month=start.month, day=start.day, weekday=WEEKDAY_NAMES[start.weekday()], time=f"{start:%H:%M}"
+    )
 
 
 def capacities(
@@ -97,24 +107,20 @@ def booking(
 
 def time_line(booking: MediationBooking, confirmed: bool) -> str:
     label = slot_label(booking.slot_start)
-    return f"时间：{label}" if confirmed else f"希望的时间：{label}（以调解委员会电话确认的时间为准）"
+    return (SLOT_TIME if confirmed else SLOT_WISHED_TIME).format(label=label)
 
 
 def read_back(booking: MediationBooking, committee: Committee, confirmed: bool = True) -> str:
     b = booking
-    return "\n".join(
-        [
-            "请核对您的调解预约：",
-            f"纠纷类型：{b.dispute_type}",
-            f"对方：{b.parties}",
-            f"地点：{b.town}{b.village or ''}",
-            f"情况：{b.facts}",
-            f"姓名：{b.name}",
-            f"电话：{mask_phone(b.phone)}",
-            f"调解组织：{committee.name}",
-            time_line(b, confirmed),
-            "信息对吗？",
-        ]
+    return MEDIATION_READ_BACK.format(
+        dispute_type=b.dispute_type,
+        parties=b.parties,
+        address=f"{b.town}{b.village or ''}",
+        facts=b.facts,
+        name=b.name,
+        phone=mask_phone(b.phone),
+        committee=committee.name,
+        time_line=time_line(b, confirmed),
     )
 
 
@@ -130,10 +136,9 @@ def book(store: CaseStore, directory: ServiceDirectory, booking: MediationBookin
 
 
 def confirmation_text(booking: MediationBooking, committee: Committee, confirmed: bool = True) -> str:
-    head = "预约成功！" if confirmed else "调解预约已提交！"
-    return (
-        f"{head}预约编号：{booking.reference}\n"
-        f"调解组织：{committee.name}\n{time_line(booking, confirmed)}\n"
-        "人民调解不收费，双方自愿参加。调解员会先电话和您确认；请带上身份证和相关材料（照片、协议、借条等）。\n"
-        "查询进度时发送预约编号即可。"
+    return MEDIATION_SUBMITTED.format(
+        head=BOOKED if confirmed else BOOKING_SUBMITTED,
+        reference=booking.reference,
+        committee=committee.name,
+        time_line=time_line(booking, confirmed),
     )

@@ -36,12 +36,24 @@ from bot.privacy import log_event
 from bot.rasa_client import MAX_MESSAGE_CHARS, RasaClient, RasaUnavailable
 from bot.retrieval.embedding import Embedder
 from bot.services.accounts import Accounts
-from bot.services.gateway import TRY_LATER, Gateway, RateLimit, privacy_notice
+from bot.services.gateway import Gateway, RateLimit
 from bot.services.handoff import Handoff
 from bot.settings import Settings
 from bot.web.console.pages import install_console
-from bot.web.limits import TOO_LARGE, BodyLimit, client_address, trusted_networks
+from bot.web.limits import BodyLimit, client_address, trusted_networks
 from bot.web.staff import MAX_ID, parse_tokens, staff_router
+from bot.wording import (
+    BAD_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NO_CONVERSATION,
+    NOT_FOUND,
+    NOT_THIS_DEVICE,
+    STORAGE_DOWN,
+    TOO_LARGE,
+    TRY_LATER,
+    UNSAVABLE,
+    privacy_notice,
+)
 
 logger = logging.getLogger("bot.web")
 #: On every response (the console adds a strict Content-Security-Policy of its own).
@@ -50,13 +62,8 @@ BASELINE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "SAMEORIGIN",
 }
-BAD_REQUEST = "请求格式不正确，请刷新页面后重试。"
 #: What the framework's own errors say (its English ``detail`` is not for citizens).
-FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: "没有这个页面。", 405: "不支持这种请求方式。", 413: TOO_LARGE}
-UNSAVABLE = "填写的内容无法保存（含有空字符，或者太长），请修改后重试。"
-STORAGE_DOWN = "数据库暂时无法访问，请稍后再试。已经保存的内容不会丢失。"
-NO_CONVERSATION = "还没有开始对话。"
-NOT_THIS_DEVICE = "无法确认这是本设备上的对话，请刷新页面，开始新的对话。"
+FRAMEWORK_ERRORS = {400: BAD_REQUEST, 404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: TOO_LARGE}
 
 SENDER_COOKIE = "lt_sender"
 SENDER_COOKIE_DAYS = 30  # renewed by every message

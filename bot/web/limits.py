@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.wording import TOO_LARGE
+
 MAX_BODY_BYTES = 64 * 1024  # the largest thing a citizen or staff member sends is a short form
-TOO_LARGE = "请求内容太大。"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

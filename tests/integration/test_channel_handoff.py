@@ -8,7 +8,7 @@ import httpx
 import pytest
 import xmltodict
 
-from bot.services.handoff import CLAIMED_NOTICE, CLOSED_NOTICE
+from bot.wording import CLAIMED_NOTICE, CLOSED_NOTICE
 from tests.integration.conftest import wait_until
 from tests.unit.channels.test_wechat import OPENID, signed_query, text_xml
 

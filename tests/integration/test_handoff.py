@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.services.handoff import CLOSED_NOTICE
+from bot.wording import CLOSED_NOTICE
 from tests.support.stack import STAFF_TOKENS
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import xmltodict
 
-from bot.services.gateway import TOO_FAST
 from bot.storage.sql import SqlCaseStore, make_engine
+from bot.wording import TOO_FAST
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.conftest import platform_fakes, wait_until
 from tests.support.stack import Stack

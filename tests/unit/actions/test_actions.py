@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from actions.answers import ActionAnswerFollowup, ActionAnswerQuestion, ActionChooseOption, ActionShowLegalBasis
 from actions.forms import (
-    NOT_SAVED,
     ActionAskMdSlot,
     ActionSubmitLegalAid,
     ActionSubmitMediation,
@@ -13,6 +12,7 @@ from actions.forms import (
 )
 from actions.handoff import ActionCheckStatus, ActionEscalate, ActionHandleEmergency, ActionRequestCancel
 from bot.errors import StorageUnavailableError
+from bot.wording import NOT_SAVED
 from tests.support.helpers import make_tracker, run_action, slot_events
 
 LA_SLOTS = {

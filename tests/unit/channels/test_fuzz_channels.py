@@ -25,8 +25,9 @@ from telegram import Update
 from bot.channels.telegram import SECRET_HEADER, build_application, webhook_app
 from bot.channels.wechat import BAD_REQUEST, BAD_SIGNATURE, MAX_BODY_BYTES, SUCCESS
 from bot.rasa_client import MAX_MESSAGE_CHARS
-from bot.services.gateway import EMPTY, TOO_LONG, TRY_LATER, Gateway
+from bot.services.gateway import Gateway
 from bot.storage.memory import InMemoryCaseStore
+from bot.wording import EMPTY, TOO_LONG, TRY_LATER
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.fuzz import (
     FUZZ,
@@ -308,7 +309,10 @@ def test_wechat_text_reaches_the_gateway_exactly(run, wechat, content, aes):
     if text and len(text) <= MAX_MESSAGE_CHARS:
         assert raw.rasa.seen[seen:] == [(f"wx:{openid}", text)]
     else:
-        assert reply["Content"] == (EMPTY if not text else TOO_LONG) and len(raw.rasa.seen) == seen
+        assert (
+            reply["Content"] == (EMPTY if not text else TOO_LONG.format(limit=MAX_MESSAGE_CHARS))
+            and len(raw.rasa.seen) == seen
+        )
 
 
 @st.composite

@@ -20,10 +20,6 @@ from bot.channels.telegram import (
     ALLOWED_UPDATES,
     BUTTON_KEYBOARDS,
     COMMANDS,
-    EXPIRED_BUTTON,
-    HELP,
-    ONLY_TEXT,
-    OTHERS_CONTACT,
     SECRET_HEADER,
     ChatLocks,
     TelegramSender,
@@ -35,10 +31,10 @@ from bot.channels.telegram import (
     webhook_app,
 )
 from bot.rasa_client import BotMessage, Button
-from bot.services.gateway import TRY_LATER
 from bot.services.outbound import DeliveryError
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage.memory import InMemoryCaseStore
+from bot.wording import EXPIRED_BUTTON, OTHERS_CONTACT, TELEGRAM_HELP, TELEGRAM_ONLY_TEXT, TRY_LATER
 from tests.fakes import gateway as fakes
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
@@ -164,12 +160,12 @@ async def test_help_and_the_command_shortcuts(api, gateway, bot):
     messages = await api.wait_messages(6)
 
     assert texts(messages) == [
-        HELP,
+        TELEGRAM_HELP,
         "收到：转人工",
         "收到：取消",
         "收到：查询进度",
         "收到：查询进度 LA-20261126-0001",
-        HELP,
+        TELEGRAM_HELP,
     ]
     assert gateway.seen == [("tg:100", t) for t in ("转人工", "取消", "查询进度", "查询进度 LA-20261126-0001")]
 
@@ -205,7 +201,7 @@ def test_split_text_counts_utf16_units_and_cuts_hard_without_newlines():
 async def test_photos_voice_stickers_and_locations_get_a_polite_answer(api, gateway, bot):
     for update in (api.photo(100), api.voice(100), api.sticker(100), api.location(100)):
         api.push(update)
-    assert await api.wait_messages(4) == [{"chat_id": 100, "text": ONLY_TEXT}] * 4
+    assert await api.wait_messages(4) == [{"chat_id": 100, "text": TELEGRAM_ONLY_TEXT}] * 4
     assert gateway.seen == []
 
 
@@ -475,7 +471,7 @@ def test_cli_worker_polls_registers_commands_and_stops_on_sigint(api, tmp_path):
     try:
         api.push(api.command(100, "help"))
         asyncio.run(api.wait_messages(1, timeout=30))
-        assert api.messages() == [{"chat_id": 100, "text": HELP}]
+        assert api.messages() == [{"chat_id": 100, "text": TELEGRAM_HELP}]
         assert api.calls("setMyCommands")[0].params["commands"] == [c.to_dict() for c in COMMANDS]
         assert [c.method for c in api.calls()][:2] == ["getMe", "setMyCommands"]
     finally:

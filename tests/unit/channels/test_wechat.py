@@ -25,18 +25,16 @@ from bot.channels.wechat import (
     BAD_REQUEST,
     MAX_TEXT_BYTES,
     SUCCESS,
-    TEXT_ONLY,
-    VOICE_NOT_RECOGNISED,
     WeChatSender,
     first_time,
     render,
     wechat_router,
 )
 from bot.rasa_client import BotMessage, Button, RasaUnavailable
-from bot.services.gateway import TRY_LATER
 from bot.services.outbound import DeliveryError
 from bot.settings import Settings
 from bot.storage.memory import InMemoryCaseStore
+from bot.wording import TRY_LATER, VOICE_NOT_RECOGNISED, WECHAT_TEXT_ONLY
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.wechat_api import FakeWeChatApi
 
@@ -350,7 +348,7 @@ async def test_media_gets_a_polite_answer_about_what_the_bot_can_take(server_for
     gateway = FakeGateway()
     server = server_for(gateway)
     content = content_of(await server.post(message_xml(msg_type, fields)))
-    assert content == TEXT_ONLY
+    assert content == WECHAT_TEXT_ONLY
     assert "文字" in content and "法律援助" in content
     assert gateway.calls == []
 

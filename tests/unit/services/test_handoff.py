@@ -8,10 +8,11 @@ import pytest
 
 from bot.domain import Escalation
 from bot.rasa_client import BotMessage
-from bot.services.gateway import TOO_FAST, TRY_LATER, Gateway, RateLimit
-from bot.services.handoff import CLOSED_NOTICE, BlankTextError, ConflictError, Handoff, HandoffPolicy, OfficeHours
+from bot.services.gateway import Gateway, RateLimit
+from bot.services.handoff import BlankTextError, ConflictError, Handoff, HandoffPolicy, OfficeHours
 from bot.services.outbound import DeliveryError, Outbound, RecordingSender
 from bot.storage.memory import InMemoryCaseStore
+from bot.wording import CLOSED_NOTICE, TOO_FAST, TRY_LATER
 from tests.fakes.rasa import FakeRasa
 
 MONDAY_10 = dt.datetime(2026, 11, 23, 10, 0)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.rasa_client import BotMessage
-from bot.services.gateway import TRY_LATER, Gateway, privacy_notice
+from bot.services.gateway import Gateway
 from bot.settings import Settings
+from bot.wording import TRY_LATER, privacy_notice
 from tests.fakes.rasa import FakeRasa
 from tests.unit.web.test_app import client
 

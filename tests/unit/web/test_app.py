@@ -12,14 +12,13 @@ from fastapi.testclient import TestClient
 
 from bot.errors import StorageUnavailableError
 from bot.services.accounts import Accounts
-from bot.services.gateway import TOO_FAST
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings
 from bot.storage.memory import InMemoryCaseStore
 from bot.storage.sql import make_engine
 from bot.web.app import SENDER_COOKIE, create_app
-from bot.web.limits import TOO_LARGE
+from bot.wording import TOO_FAST, TOO_LARGE
 from tests.fakes.rasa import FakeRasa
 from tests.unit.channels.test_wechat import TOKEN, message_xml, signed_query
 

@@ -20,13 +20,14 @@ from sqlalchemy.engine import Engine
 from bot.domain import Escalation
 from bot.rasa_client import MAX_MESSAGE_CHARS
 from bot.services.accounts import Accounts, Role
-from bot.services.gateway import EMPTY, MENU_PAYLOADS, TOO_FAST, TOO_LONG, as_text
+from bot.services.gateway import MENU_PAYLOADS, as_text
 from bot.services.handoff import Handoff, HandoffPolicy
 from bot.services.outbound import Outbound, WebOutbox
 from bot.settings import Settings
 from bot.storage.sql import SqlCaseStore
-from bot.web.app import SENDER_COOKIE, UNSAVABLE, create_app, signed_sender
+from bot.web.app import SENDER_COOKIE, create_app, signed_sender
 from bot.web.limits import MAX_BODY_BYTES
+from bot.wording import EMPTY, TOO_FAST, TOO_LONG, UNSAVABLE
 from tests.support.fuzz import (
     CONTENT_TYPES,
     FUZZ,
@@ -129,7 +130,7 @@ def check_chat(web, response, body, seen_before: int, sender: str | None) -> Non
     elif not text:
         assert texts == [EMPTY] and len(web.rasa.seen) == seen_before
     elif len(text) > MAX_MESSAGE_CHARS:
-        assert texts == [TOO_LONG] and len(web.rasa.seen) == seen_before
+        assert texts == [TOO_LONG.format(limit=MAX_MESSAGE_CHARS)] and len(web.rasa.seen) == seen_before
     else:  # exactly what was typed (stripped), for exactly this sender; a typed intent as text
         # (the fake Rasa offers only 转人工, one of the menu's payloads)
         sent = as_text(text) if text.startswith("/") and text not in MENU_PAYLOADS else text
