@@ -13,6 +13,7 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 from actions.base import LegalTriageAction
 from bot.composition import Services
 from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, MediationBooking
+from bot.errors import DailyCapReachedError
 from bot.privacy import log_event
 from bot.services import caps
 from bot.services.handoff import HandoffPolicy
@@ -52,9 +53,21 @@ def leave_form(tracker: Tracker) -> list[dict]:
     return [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
 
 
-def hand_over(services: Services, tracker: Tracker, reason: str, priority: int) -> list[dict]:
-    """Queue the conversation for a person (once) and pause the bot until staff close it."""
+def hand_over(
+    services: Services, tracker: Tracker, reason: str, priority: int, client: str | None = None
+) -> list[dict]:
+    """Queue the conversation for a person (once) and pause the bot until staff close it.
+
+    ``client``: a new queue entry counts against that client's daily cap (bot/services/caps.py).
+    Without one, as for emergencies, it is never capped.
+
+    Raises:
+        DailyCapReachedError: the client's cap refuses a new entry (nothing is queued).
+    """
     if services.store.open_escalation(tracker.sender_id) is None:
+        if client is not None and not services.caps.escalation(client):
+            log_event(logger, "escalation_capped", tracker.sender_id)
+            raise DailyCapReachedError()
         escalation = services.store.add_escalation(
             Escalation(
                 sender_id=tracker.sender_id,
@@ -74,18 +87,19 @@ class ActionEscalate(LegalTriageAction):
         return "action_escalate"
 
     def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
-        if services.store.open_escalation(tracker.sender_id) is None and not services.caps.escalation(
-            caps.client_of(tracker.sender_id, tracker.events)
-        ):
-            log_event(logger, "escalation_capped", tracker.sender_id)
+        reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
+        try:
+            events = hand_over(
+                services, tracker, reason, priority=1, client=caps.client_of(tracker.sender_id, tracker.events)
+            )
+        except DailyCapReachedError:
             dispatcher.utter_message(response="utter_escalations_capped")
             return leave_form(tracker)
-        reason = "fallback" if tracker.latest_message.get("intent", {}).get("name") == "nlu_fallback" else "request"
         if reason == "fallback":  # the bot did not understand: keep the question for the FAQ writers
             text = tracker.latest_message.get("text") or ""
             services.consultations.unanswered(tracker.sender_id, text, "fallback", tracker.get_slot("topic"))
         dispatcher.utter_message(text=ESCALATED.format(expectation=office_hours(services)))
-        return hand_over(services, tracker, reason, priority=1)
+        return events
 
 
 class ActionHandleEmergency(LegalTriageAction):

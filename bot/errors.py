@@ -28,6 +28,10 @@ class SlotUnavailableError(LegalTriageError):
     default_message = "that mediation slot is no longer available"
 
 
+class DailyCapReachedError(LegalTriageError):
+    default_message = "the daily cap of this client is reached"
+
+
 class StorageUnavailableError(LegalTriageError):
     default_message = "the database is unavailable or full; nothing was written"
 

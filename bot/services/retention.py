@@ -91,16 +91,15 @@ class DataLifecycle:
         """
         if ":" in who:
             who = who.strip()
-            senders = {who}
+            senders, keys = {who}, set()
         elif phone := parse_phone(who):
             who, senders = phone, self.store.senders_with_phone(phone)
+            keys = {phone_key(phone)}  # the phone's uses of the daily caps
         else:
             raise NotACitizen()
         counts: dict[str, int | None] = {"senders": len(senders)}
-        pseudonyms = {p for s in senders for p in (hashed(s), _unkeyed_pseudonym(s))}
-        if ":" not in who:
-            pseudonyms.add(phone_key(who))  # the phone's uses of the daily caps
-        counts |= self.store.erase(senders, pseudonyms)
+        keys |= {p for s in senders for p in (hashed(s), _unkeyed_pseudonym(s))}
+        counts |= self.store.erase(senders, keys)
         if self.tracker is not None:
             counts[TRACKER] = self.tracker.erase(senders)
         self.accounts.audit(by, "data_erase", hashed(who), summary(counts))

@@ -85,6 +85,21 @@ async def polling(application):
         await application.stop()
 
 
+@contextlib.asynccontextmanager
+async def webhook_client(api, gateway):
+    """Our webhook server (secret "s3cret", path /hook) in front of a started application, and a
+    client posting to it."""
+    application = build_application(settings_for(api, telegram_webhook_url="https://bot.example.org/hook"), gateway)
+    async with application:
+        await application.start()
+        try:
+            transport = httpx.ASGITransport(app=webhook_app(application, "s3cret", "/hook"))
+            async with httpx.AsyncClient(transport=transport, base_url="http://tg", timeout=10) as client:
+                yield client
+        finally:
+            await asyncio.wait_for(application.stop(), 10)
+
+
 @pytest.fixture
 async def bot(api, gateway):
     async with polling(build_application(settings_for(api), gateway)) as application:
@@ -363,48 +378,34 @@ async def test_webhook_refuses_a_wrong_secret_and_handles_the_right_one(api, gat
 async def test_the_webhook_acknowledges_an_update_only_once_it_is_handled(api, gateway):
     # Telegram drops an update it was told arrived: acknowledged first, a worker dying mid-handling loses it.
     gateway.hold["欠薪怎么办"] = release = asyncio.Event()
-    application = build_application(settings_for(api, telegram_webhook_url="https://bot.example.org/hook"), gateway)
-    hook = webhook_app(application, "s3cret", "/hook")
-    async with application:
-        await application.start()
+    async with webhook_client(api, gateway) as client:
         try:
-            transport = httpx.ASGITransport(app=hook)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tg", timeout=10) as client:
-                update = {"update_id": 9, **api.text(7, "欠薪怎么办")}
-                posting = asyncio.create_task(client.post("/hook", json=update, headers={SECRET_HEADER: "s3cret"}))
-                await api.wait_for(lambda: ("tg:7", "欠薪怎么办") in gateway.seen, what="the update being handled")
-                await asyncio.sleep(0.1)
-                assert not posting.done()  # no acknowledgement while the citizen has no answer yet
-                release.set()
-                response = await asyncio.wait_for(posting, 10)
-                assert response.status_code == 200
-                assert api.messages() == [{"chat_id": 7, "text": "收到：欠薪怎么办"}]  # answered before the 200
+            update = {"update_id": 9, **api.text(7, "欠薪怎么办")}
+            posting = asyncio.create_task(client.post("/hook", json=update, headers={SECRET_HEADER: "s3cret"}))
+            await api.wait_for(lambda: ("tg:7", "欠薪怎么办") in gateway.seen, what="the update being handled")
+            await asyncio.sleep(0.1)
+            assert not posting.done()  # no acknowledgement while the citizen has no answer yet
+            release.set()
+            response = await asyncio.wait_for(posting, 10)
+            assert response.status_code == 200
+            assert api.messages() == [{"chat_id": 7, "text": "收到：欠薪怎么办"}]  # answered before the 200
         finally:
             release.set()
-            await asyncio.wait_for(application.stop(), 10)
 
 
 async def test_a_button_pressed_through_the_webhook_sends_its_payload(api, gateway):
     # Our webhook server, not PTB's, parses the update: it must put the cached payload back too.
-    application = build_application(settings_for(api, telegram_webhook_url="https://bot.example.org/hook"), gateway)
-    hook = webhook_app(application, "s3cret", "/hook")
-    async with application:
-        await application.start()
-        try:
-            transport = httpx.ASGITransport(app=hook)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tg", timeout=10) as client:
+    async with webhook_client(api, gateway) as client:
 
-                async def post(update_id: int, update: dict) -> int:
-                    body = {"update_id": update_id, **update}
-                    return (await client.post("/hook", json=body, headers={SECRET_HEADER: "s3cret"})).status_code
+        async def post(update_id: int, update: dict) -> int:
+            body = {"update_id": update_id, **update}
+            return (await client.post("/hook", json=body, headers={SECRET_HEADER: "s3cret"})).status_code
 
-                assert await post(1, api.command(7, "start")) == 200
-                [greeting] = api.messages()
-                key = greeting["reply_markup"]["inline_keyboard"][2][0]["callback_data"]
-                assert await post(2, api.callback(7, key, GREETING.text, greeting["reply_markup"])) == 200
-                assert await post(3, api.callback(7, "f" * 64)) == 200
-        finally:
-            await asyncio.wait_for(application.stop(), 10)
+        assert await post(1, api.command(7, "start")) == 200
+        [greeting] = api.messages()
+        key = greeting["reply_markup"]["inline_keyboard"][2][0]["callback_data"]
+        assert await post(2, api.callback(7, key, GREETING.text, greeting["reply_markup"])) == 200
+        assert await post(3, api.callback(7, "f" * 64)) == 200
     assert gateway.seen == [("tg:7", "你好"), ("tg:7", "/book_mediation")]
     assert texts(api.messages()[1:]) == ["收到：/book_mediation", EXPIRED_BUTTON]
 

