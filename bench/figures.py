@@ -244,7 +244,7 @@ def _warm_up_seconds(log: Path, timeout: float = 180) -> float:
     raise RuntimeError(f"the action server did not load its models within {timeout:.0f} s (see {log})")
 
 
-def real_length_profile(rasa_url: str, questions: int = 60) -> dict:
+def real_length_profile(rasa_url: str, texts: list[str]) -> dict:
     """One real-length question at a time, end to end and by stage.
 
     End to end: the REST webhook (Rasa's NLU and policies, the action server, the database) and
@@ -255,13 +255,11 @@ def real_length_profile(rasa_url: str, questions: int = 60) -> dict:
     import torch
 
     from bot.composition import load_embedder, load_statute_search
-    from bot.retrieval.evaluation import read_questions
     from bot.retrieval.faq import FaqRetriever
     from bot.retrieval.topics import TopicClassifier
     from tests.support.stack import RASA_TOKEN
 
     settings = get_settings()
-    texts = [q.query for q in read_questions(settings.knowledge_base_dir, "test")][:questions]
     webhook, parse = [], []
     for text in texts:
         sender = f"web:{uuid.uuid4()}"
@@ -299,6 +297,7 @@ def real_length_profile(rasa_url: str, questions: int = 60) -> dict:
 
 
 def stack_figures() -> dict:
+    from bot.retrieval.evaluation import read_questions
     from tests.support.stack import RASA_TOKEN, Stack
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
@@ -324,9 +323,13 @@ def stack_figures() -> dict:
                 stack.say(sender, text)
                 latencies.append(1000 * (time.perf_counter() - t0))
         rss_idle = {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")}
-        one_at_a_time = real_length_profile(stack.rasa_url)
+        kb_dir = PROJECT_ROOT / "knowledge_base"
+        profiled = [q.query for q in read_questions(kb_dir, "test")][:60]
+        one_at_a_time = real_length_profile(stack.rasa_url, profiled)
+        # the profile's questions are now in the caches: the load asks the others
+        scripts = real_style_scripts(kb_dir, exclude=frozenset(profiled))
         load = {
-            "real_style": load_figures(stack.rasa_url, scripts=real_style_scripts(PROJECT_ROOT / "knowledge_base")),
+            "real_style": load_figures(stack.rasa_url, scripts=scripts),
             "short": load_figures(stack.rasa_url),
         }
         plot_load(load, PROJECT_ROOT / "results" / "load.png")

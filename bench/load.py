@@ -23,6 +23,7 @@ A message counts as an error when the request fails, is not 200, or the bot says
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 import uuid
@@ -49,15 +50,19 @@ SCRIPTS = [
 FOLLOW_UPS = ["那我需要准备什么材料", "这个要去哪里办", "有没有时间限制", "法律依据是什么"]
 
 
-def real_style_scripts(kb_dir: Path, conversations: int = 48, seed: int = 11) -> list[list[str]]:
-    """Multi-turn conversations of real-length questions: question, follow-up, question, thanks."""
-    from bot.retrieval.evaluation import read_questions
+def real_style_scripts(kb_dir: Path, seed: int = 11, exclude: frozenset[str] = frozenset()) -> list[list[str]]:
+    """Multi-turn conversations of real-length questions: question, follow-up, question, thanks.
 
-    questions = [q.query for q in read_questions(kb_dir, "test")]
+    Every question of both splits (but ``exclude``) is used once, so that no conversation repeats
+    another's questions: a repeated question would be answered from the action server's caches.
+    """
+    from bot.retrieval.evaluation import SPLITS, read_questions
+
+    questions = [q.query for split in SPLITS for q in read_questions(kb_dir, split) if q.query not in exclude]
     random.Random(seed).shuffle(questions)
     return [
         [questions[2 * i], FOLLOW_UPS[i % len(FOLLOW_UPS)], questions[2 * i + 1], "谢谢"]
-        for i in range(min(conversations, len(questions) // 2))
+        for i in range(len(questions) // 2)
     ]
 
 
@@ -87,21 +92,16 @@ async def _citizen(
 
 
 async def run_level(
-    rasa_url: str,
-    concurrency: int,
-    conversations: int,
-    think: tuple[float, float],
-    seed: int = 7,
-    scripts: list[list[str]] = SCRIPTS,
+    rasa_url: str, concurrency: int, conversations: list[list[str]], think: tuple[float, float], seed: int = 7
 ) -> dict:
-    """``conversations`` conversations, ``concurrency`` of them at any moment; their message latencies."""
+    """The ``conversations``, ``concurrency`` of them at any moment; their message latencies."""
     url = f"{rasa_url}/webhooks/rest/webhook"
     rng = random.Random(seed)
     latencies: list[float] = []
     errors: list[str] = []
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
-    for i in range(conversations):
-        queue.put_nowait(scripts[i % len(scripts)])
+    for script in conversations:
+        queue.put_nowait(script)
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
 
     async def worker(client: httpx.AsyncClient) -> None:
@@ -115,7 +115,7 @@ async def run_level(
         wall = time.perf_counter() - started
     return {
         "concurrency": concurrency,
-        "conversations": conversations,
+        "conversations": len(conversations),
         "messages": len(latencies),
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
@@ -127,13 +127,19 @@ async def run_level(
 
 
 def load_figures(rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50), scripts: list[list[str]] = SCRIPTS) -> dict:
-    """Paced and closed-loop load at each concurrency level (the same scripts, fresh senders)."""
+    """Paced and closed-loop load at each concurrency level, with fresh senders.
+
+    Each run takes the next conversations of ``scripts``, so runs repeat none of the earlier runs'
+    conversations while ``scripts`` lasts (the real-style set does; the eight short scripts cannot).
+    """
     results: dict[str, list[dict]] = {"paced": [], "closed": []}
+    pool = itertools.cycle(scripts)
     for level in levels:
         # enough conversations that every level sends a few hundred messages at most
         conversations = max(2 * level, 16)
         for mode, think in (("paced", (1.0, 3.0)), ("closed", (0.0, 0.0))):
-            results[mode].append(asyncio.run(run_level(rasa_url, level, conversations, think, scripts=scripts)))
+            run = [next(pool) for _ in range(conversations)]
+            results[mode].append(asyncio.run(run_level(rasa_url, level, run, think)))
     chars = [len(text) for script in scripts for text in script]
     return {"scripts": len(scripts), "mean_message_chars": round(sum(chars) / len(chars), 1), **results}
 

@@ -19,7 +19,10 @@ trap stop INT TERM EXIT
 mkdir -p "$LEGAL_TRIAGE_DATA_DIR/logs"
 setsid .venv/app/bin/legal-triage actions -p "$ACTION_PORT" \
   > "$LEGAL_TRIAGE_DATA_DIR/logs/actions.log" 2>&1 & pids+=($!)
-setsid .venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
+# One TensorFlow thread per op: DIET is small, and TensorFlow's spinning pools would only compete
+# with the action server for the two cores (tests/support/stack.py starts Rasa the same way).
+TF_INTER_OP_PARALLELISM_THREADS=1 TF_INTRA_OP_PARALLELISM_THREADS=1 \
+  setsid .venv/rasa/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" -i 127.0.0.1 -p "$RASA_PORT" \
   --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
   > "$LEGAL_TRIAGE_DATA_DIR/logs/rasa.log" 2>&1 & pids+=($!)
 setsid .venv/app/bin/legal-triage web > "$LEGAL_TRIAGE_DATA_DIR/logs/web.log" 2>&1 & pids+=($!)

@@ -135,6 +135,8 @@ class Stack:
                 "credentials.yml",
             ],
             f"http://127.0.0.1:{port}/",
+            # as scripts/run.sh: one TensorFlow thread per op while serving
+            {**self.env, "TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"},
         )
 
     def channel_env(self, **extra: str) -> dict[str, str]:
