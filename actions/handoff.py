@@ -16,7 +16,7 @@ from bot.domain import STATUS_LABELS, Escalation, LegalAidApplication, Mediation
 from bot.errors import DailyCapReachedError
 from bot.privacy import log_event
 from bot.services import caps
-from bot.services.handoff import HandoffPolicy
+from bot.services.handoff import EMERGENCY, HandoffPolicy
 from bot.wording import (
     EMERGENCY_ADVICE,
     ESCALATED,
@@ -111,6 +111,20 @@ class ActionHandleEmergency(LegalTriageAction):
         dispatcher.utter_message(text=EMERGENCY_ADVICE)
         log_event(logger, "emergency", tracker.sender_id)
         return hand_over(services, tracker, "emergency", priority=0)
+
+
+class ActionOutOfScope(LegalTriageAction):
+    """Not a legal question - unless it carries danger words: a danger the NLU did not recognise
+    still gets the emergency handling rather than "这个问题我帮不上忙"."""
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    def act(self, dispatcher, tracker: Tracker, domain: dict[str, Any], services: Services) -> list[dict]:
+        if EMERGENCY.search(tracker.latest_message.get("text") or ""):
+            return ActionHandleEmergency().act(dispatcher, tracker, domain, services)
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return []
 
 
 def may_see_status(record: LegalAidApplication | MediationBooking, sender_id: str, text: str) -> bool:

@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -296,6 +297,36 @@ def real_length_profile(rasa_url: str, texts: list[str]) -> dict:
     }
 
 
+#: Intents the bot answers a question on (a low-confidence ``nlu_fallback`` goes to retrieval too).
+QUESTION_INTENTS = frozenset({"ask_legal_question", "ask_followup", "ask_legal_basis", "nlu_fallback"})
+
+
+def real_style_intents(rasa_url: str, kb_dir: Path) -> dict:
+    """What Rasa's NLU makes of the real-style questions. Each is a question, so each should reach
+    retrieval: an ``emergency`` pauses the conversation with the hotlines, a request for a person
+    hands it over, and a booking or an application starts a form instead of answering."""
+    from bot.retrieval.evaluation import SPLITS, read_questions
+    from tests.support.stack import RASA_TOKEN
+
+    out: dict = {}
+    with httpx.Client(timeout=30) as client:
+        for split in SPLITS:
+            intents = Counter(
+                client.post(f"{rasa_url}/model/parse", params={"token": RASA_TOKEN}, json={"text": q.query}).json()[
+                    "intent"
+                ]["name"]
+                for q in read_questions(kb_dir, split)
+            )
+            total = sum(intents.values())
+            out[split] = {
+                "questions": total,
+                "to_retrieval": round(sum(n for i, n in intents.items() if i in QUESTION_INTENTS) / total, 4),
+                "emergency": intents["emergency"],
+                "intents": dict(intents.most_common()),
+            }
+    return out
+
+
 def stack_figures() -> dict:
     from bot.retrieval.evaluation import read_questions
     from tests.support.stack import RASA_TOKEN, Stack
@@ -305,11 +336,17 @@ def stack_figures() -> dict:
         startup = stack.start_all()
         examples = _nlu_examples(PROJECT_ROOT / "tests" / "nlu" / "nlu_test.yml")
         correct = 0
+        emergencies = Counter()  # held-out emergencies: found / all
         for text, intent in examples:
             parsed = httpx.post(
                 f"{stack.rasa_url}/model/parse", params={"token": RASA_TOKEN}, json={"text": text}, timeout=30
             ).json()
             correct += parsed["intent"]["name"] == intent
+            if intent == "emergency":
+                emergencies["all"] += 1
+                emergencies["found"] += parsed["intent"]["name"] == intent
+        kb_dir = PROJECT_ROOT / "knowledge_base"
+        intents_of_real_style = real_style_intents(stack.rasa_url, kb_dir)
         startup["actions_models"] = _warm_up_seconds(stack.tmp / "actions.log")
         # the action server loaded its services at start; the first answer shows what is still cold
         t0 = time.perf_counter()
@@ -323,7 +360,6 @@ def stack_figures() -> dict:
                 stack.say(sender, text)
                 latencies.append(1000 * (time.perf_counter() - t0))
         rss_idle = {name: round(stack.rss_mb(name), 1) for name in ("actions", "rasa")}
-        kb_dir = PROJECT_ROOT / "knowledge_base"
         profiled = [q.query for q in read_questions(kb_dir, "test")][:60]
         one_at_a_time = real_length_profile(stack.rasa_url, profiled)
         # the profile's questions are now in the caches: the load asks the others
@@ -336,6 +372,8 @@ def stack_figures() -> dict:
         return {
             "intent_accuracy": round(correct / len(examples), 4),
             "intent_test_examples": len(examples),
+            "emergency_recall": f"{emergencies['found']}/{emergencies['all']}",
+            "real_style_intents": intents_of_real_style,
             "rest_latency_ms": {**percentiles(latencies, (50, 95)), "messages": len(latencies)},
             "startup_s": {**{k: round(v, 1) for k, v in startup.items()}, "first_answer": round(first_answer_s, 1)},
             "rss_mb": rss_idle,

@@ -149,8 +149,12 @@ def overdue_notice(policy: HandoffPolicy, now: dt.datetime) -> str:
     return OVERDUE_NOTICE.format(expectation=policy.expectation(now))
 
 
-#: While the bot is paused it cannot recognise an emergency: these words still get the hotlines at once.
-EMERGENCY = re.compile(r"救命|救救|打我|砍我|杀我|弄死|要杀|拿刀|砸门|不想活|想死|自杀|轻生|跳河|跳楼|喝药|农药|安眠药")
+#: Danger words. They get the hotlines at once while the bot is paused (it cannot recognise an
+#: emergency then), and when the NLU took the message for one out of scope.
+EMERGENCY = re.compile(
+    r"救命|救救|打我|砍我|杀我|弄死|要杀|拿刀|砸门|不想活|想死|自杀|轻生|跳河|跳楼|喝药|农药|安眠药"
+    r"|叫不醒|昏迷|不省人事|没有呼吸|没气了"
+)
 
 
 class Handoff:

@@ -10,7 +10,13 @@ from actions.forms import (
     ValidateLegalAidForm,
     ValidateMediationForm,
 )
-from actions.handoff import ActionCheckStatus, ActionEscalate, ActionHandleEmergency, ActionRequestCancel
+from actions.handoff import (
+    ActionCheckStatus,
+    ActionEscalate,
+    ActionHandleEmergency,
+    ActionOutOfScope,
+    ActionRequestCancel,
+)
 from bot.errors import StorageUnavailableError
 from bot.wording import NOT_SAVED
 from tests.support.helpers import make_tracker, run_action, slot_events
@@ -318,6 +324,19 @@ def test_emergency_gives_hotlines_and_top_priority(fake_services):
     queued = fake_services.store.escalations()[0]
     assert queued.priority == 0 and queued.context == {"la_name": "王芳"}
     assert any(e["event"] == "active_loop" and e["name"] is None for e in events)
+
+
+def test_out_of_scope_with_danger_words_gets_the_emergency_handling(fake_services):
+    events, messages = run_action(ActionOutOfScope(), make_tracker("我爸倒在地上叫不醒", "out_of_scope"))
+    assert "110" in messages[0]["text"] and "120" in messages[0]["text"]
+    assert fake_services.store.escalations()[0].priority == 0
+    assert events[-1]["event"] == "pause"
+
+
+def test_out_of_scope_without_them_says_so(fake_services):
+    events, messages = run_action(ActionOutOfScope(), make_tracker("明天天气怎么样", "out_of_scope"))
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    assert events == [] and fake_services.store.escalations() == []
 
 
 def test_escalation_keeps_form_data(fake_services):
