@@ -301,22 +301,25 @@ def real_length_profile(rasa_url: str, texts: list[str]) -> dict:
 QUESTION_INTENTS = frozenset({"ask_legal_question", "ask_followup", "ask_legal_basis", "nlu_fallback"})
 
 
+def _intent(client: httpx.Client, rasa_url: str, text: str) -> str:
+    """The intent Rasa's ``/model/parse`` gives ``text``."""
+    from tests.support.stack import RASA_TOKEN
+
+    return client.post(f"{rasa_url}/model/parse", params={"token": RASA_TOKEN}, json={"text": text}).json()["intent"][
+        "name"
+    ]
+
+
 def real_style_intents(rasa_url: str, kb_dir: Path) -> dict:
     """What Rasa's NLU makes of the real-style questions. Each is a question, so each should reach
     retrieval: an ``emergency`` pauses the conversation with the hotlines, a request for a person
     hands it over, and a booking or an application starts a form instead of answering."""
     from bot.retrieval.evaluation import SPLITS, read_questions
-    from tests.support.stack import RASA_TOKEN
 
     out: dict = {}
     with httpx.Client(timeout=30) as client:
         for split in SPLITS:
-            intents = Counter(
-                client.post(f"{rasa_url}/model/parse", params={"token": RASA_TOKEN}, json={"text": q.query}).json()[
-                    "intent"
-                ]["name"]
-                for q in read_questions(kb_dir, split)
-            )
+            intents = Counter(_intent(client, rasa_url, q.query) for q in read_questions(kb_dir, split))
             total = sum(intents.values())
             out[split] = {
                 "questions": total,
@@ -329,22 +332,16 @@ def real_style_intents(rasa_url: str, kb_dir: Path) -> dict:
 
 def stack_figures() -> dict:
     from bot.retrieval.evaluation import read_questions
-    from tests.support.stack import RASA_TOKEN, Stack
+    from tests.support.stack import Stack
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
     try:
         startup = stack.start_all()
         examples = _nlu_examples(PROJECT_ROOT / "tests" / "nlu" / "nlu_test.yml")
-        correct = 0
-        emergencies = Counter()  # held-out emergencies: found / all
-        for text, intent in examples:
-            parsed = httpx.post(
-                f"{stack.rasa_url}/model/parse", params={"token": RASA_TOKEN}, json={"text": text}, timeout=30
-            ).json()
-            correct += parsed["intent"]["name"] == intent
-            if intent == "emergency":
-                emergencies["all"] += 1
-                emergencies["found"] += parsed["intent"]["name"] == intent
+        with httpx.Client(timeout=30) as client:
+            predicted = [(intent, _intent(client, stack.rasa_url, text)) for text, intent in examples]
+        correct = sum(intent == got for intent, got in predicted)
+        emergencies = [got == "emergency" for intent, got in predicted if intent == "emergency"]
         kb_dir = PROJECT_ROOT / "knowledge_base"
         intents_of_real_style = real_style_intents(stack.rasa_url, kb_dir)
         startup["actions_models"] = _warm_up_seconds(stack.tmp / "actions.log")
@@ -372,7 +369,7 @@ def stack_figures() -> dict:
         return {
             "intent_accuracy": round(correct / len(examples), 4),
             "intent_test_examples": len(examples),
-            "emergency_recall": f"{emergencies['found']}/{emergencies['all']}",
+            "emergency_recall": f"{sum(emergencies)}/{len(emergencies)}",
             "real_style_intents": intents_of_real_style,
             "rest_latency_ms": {**percentiles(latencies, (50, 95)), "messages": len(latencies)},
             "startup_s": {**{k: round(v, 1) for k, v in startup.items()}, "first_answer": round(first_answer_s, 1)},
