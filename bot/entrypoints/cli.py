@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_model_prepare
     )
     model.add_parser(
-        "export", help="ONNX copies (float, served by default; int8) of the configured model"
+        "export", help="ONNX copies (float; int8, served by default) of the configured model"
     ).set_defaults(func=cmd_model_export)
     tune = model.add_parser("finetune", help="fine-tune the base model on the FAQ (skipped when its data is unchanged)")
     tune.add_argument("--steps", type=int, default=0, help="training steps (default: the build's setting)")

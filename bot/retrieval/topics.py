@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +53,16 @@ class TopicClassifier:
         dense = self.embedder.encode(texts, kind="query")
         return sparse.hstack([sparse.csr_matrix(dense), grams]).tocsr()
 
+    @cached_property
+    def _coef_t(self) -> np.ndarray:
+        # C-ordered and float32 like the features ``predict`` passes: otherwise every call copies
+        # (and upcasts) all 65,920 x 20 weights, 6 of the 7 ms a question took.
+        return np.ascontiguousarray(self.coef.T, dtype=np.float32)
+
     def predict(self, texts: Sequence[str]) -> list[TopicPrediction]:
         if not texts:
             return []
-        logits = self._features(texts) @ self.coef.T + self.intercept
+        logits = self._features(texts).astype(np.float32) @ self._coef_t + self.intercept
         logits = np.asarray(logits)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
@@ -86,8 +93,7 @@ class TopicClassifier:
         intercept[lr.classes_] = lr.intercept_
         missing = set(range(len(TOPICS))) - set(lr.classes_.tolist())
         intercept[list(missing)] = -1e4  # a topic without examples is never predicted
-        model.coef, model.intercept = coef, intercept
-        return model
+        return cls(embedder, idf, coef, intercept)
 
     def save(self, folder: Path, train_size: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)

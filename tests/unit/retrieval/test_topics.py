@@ -1,3 +1,5 @@
+import numpy as np
+
 from bot.domain import TOPICS
 from bot.retrieval.embedding import HashingEmbedder
 from bot.retrieval.topics import TopicClassifier, evaluate, read_examples
@@ -31,3 +33,16 @@ def test_evaluation_reports_how_sure_it_was(fake_embedder):
     report = evaluate(model, read_examples(TOPIC_DIR / "test.jsonl"))
     assert 0.0 < report["confident_share"] < 1.0
     assert report["confident_accuracy"] > report["unsure_accuracy"]  # being unsure means something
+
+
+def test_predict_gives_the_probabilities_of_the_weights_it_was_trained_with():
+    """``predict`` multiplies by a float32 copy of the weights made once: the same probabilities."""
+    model = TopicClassifier.train(read_examples(TOPIC_DIR / "train.jsonl"), HashingEmbedder())
+    texts = ["老板拖欠工资三个月不给", "邻居家的树倒下来砸坏了我的屋顶", "离婚以后孩子的抚养费怎么算"]
+    logits = np.asarray(model._features(texts) @ model.coef.astype(np.float64).T) + model.intercept
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    for row, prediction in zip(expected, model.predict(texts), strict=True):
+        got = {score.label: score.score for score in prediction.scores}
+        assert np.allclose([got[label] for label in model.labels], row, atol=1e-5)
+        assert prediction.best.label == model.labels[int(row.argmax())]
