@@ -332,7 +332,7 @@ def real_style_intents(rasa_url: str, kb_dir: Path) -> dict:
 
 def stack_figures() -> dict:
     from bot.retrieval.evaluation import read_questions
-    from tests.support.stack import Stack
+    from tests.support.stack import RASA_TOKEN, Stack
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-")))
     try:
@@ -362,8 +362,8 @@ def stack_figures() -> dict:
         # the profile's questions are now in the caches: the load asks the others
         scripts = real_style_scripts(kb_dir, exclude=frozenset(profiled))
         load = {
-            "real_style": load_figures(stack.rasa_url, scripts=scripts),
-            "short": load_figures(stack.rasa_url),
+            "real_style": load_figures(stack.rasa_url, scripts=scripts, token=RASA_TOKEN),
+            "short": load_figures(stack.rasa_url, token=RASA_TOKEN),
         }
         plot_load(load, PROJECT_ROOT / "results" / "load.png")
         return {

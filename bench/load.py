@@ -17,7 +17,11 @@ Two sets of conversations: ``SCRIPTS`` (short messages, most of them form slots)
 (``knowledge_base/eval/real_style/``, about 58 characters), each followed by a follow-up and a
 second question, so most messages are retrievals of real length.
 
-A message counts as an error when the request fails, is not 200, or the bot says nothing.
+A message counts as an error when the request fails, is not 200, or the bot says nothing. One
+exception: a real-style question may be an emergency, which hands the conversation to a person and
+pauses it in Rasa, so Rasa answers the next message with nothing by design (through the real
+channels the gateway puts it in the escalation's transcript). Given Rasa's token, a silent reply to
+a paused conversation counts as ``handed_over`` and ends that citizen's script.
 """
 
 from __future__ import annotations
@@ -74,7 +78,9 @@ async def _citizen(
     rng: random.Random,
     latencies: list[float],
     errors: list[str],
-) -> None:
+    token: str = "",
+) -> bool:
+    """Walk ``script``; True when the conversation was handed to a person on the way."""
     sender = f"web:{uuid.uuid4()}"
     for i, text in enumerate(script):
         if i and think[1] > 0:
@@ -87,27 +93,49 @@ async def _citizen(
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         latencies.append(1000 * (time.perf_counter() - started))
+        if error == "no reply" and token and await _paused(client, url, sender, token):
+            return True
         if error:
             errors.append(error)
+    return False
+
+
+async def _paused(client: httpx.AsyncClient, webhook_url: str, sender: str, token: str) -> bool:
+    """Whether Rasa paused this conversation (an escalation to a person)."""
+    base = webhook_url.removesuffix("/webhooks/rest/webhook")
+    try:
+        response = await client.get(f"{base}/conversations/{sender}/tracker", params={"token": token})
+        return response.status_code == 200 and bool(response.json().get("paused"))
+    except httpx.HTTPError:
+        return False
 
 
 async def run_level(
-    rasa_url: str, concurrency: int, conversations: list[list[str]], think: tuple[float, float], seed: int = 7
+    rasa_url: str,
+    concurrency: int,
+    conversations: list[list[str]],
+    think: tuple[float, float],
+    seed: int = 7,
+    token: str = "",
 ) -> dict:
-    """The ``conversations``, ``concurrency`` of them at any moment; their message latencies."""
+    """The ``conversations``, ``concurrency`` of them at any moment; their message latencies
+    (``token``: Rasa's, to tell a conversation handed to a person from a silent bot)."""
     url = f"{rasa_url}/webhooks/rest/webhook"
     rng = random.Random(seed)
     latencies: list[float] = []
     errors: list[str] = []
+    handed_over = 0
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for script in conversations:
         queue.put_nowait(script)
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
 
     async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal handed_over
         await asyncio.sleep(rng.uniform(0, think[1]))  # citizens do not all start in the same millisecond
         while not queue.empty():
-            await _citizen(client, url, queue.get_nowait(), think, rng, latencies, errors)
+            handed = await _citizen(client, url, queue.get_nowait(), think, rng, latencies, errors, token)
+            handed_over += handed  # after the await: `x += await ...` reads x before it
 
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         started = time.perf_counter()
@@ -119,6 +147,7 @@ async def run_level(
         "messages": len(latencies),
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
+        "handed_over": handed_over,
         "wall_s": round(wall, 1),
         "messages_per_s": round(len(latencies) / wall, 2),
         "latency_ms": percentiles(latencies),
@@ -126,7 +155,9 @@ async def run_level(
     }
 
 
-def load_figures(rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50), scripts: list[list[str]] = SCRIPTS) -> dict:
+def load_figures(
+    rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50), scripts: list[list[str]] = SCRIPTS, token: str = ""
+) -> dict:
     """Paced and closed-loop load at each concurrency level, with fresh senders.
 
     Each run takes the next conversations of ``scripts``, so runs repeat none of the earlier runs'
@@ -139,7 +170,7 @@ def load_figures(rasa_url: str, levels: tuple[int, ...] = (1, 10, 20, 50), scrip
         conversations = max(2 * level, 16)
         for mode, think in (("paced", (1.0, 3.0)), ("closed", (0.0, 0.0))):
             run = [next(pool) for _ in range(conversations)]
-            results[mode].append(asyncio.run(run_level(rasa_url, level, run, think)))
+            results[mode].append(asyncio.run(run_level(rasa_url, level, run, think, token=token)))
     chars = [len(text) for script in scripts for text in script]
     return {"scripts": len(scripts), "mean_message_chars": round(sum(chars) / len(chars), 1), **results}
 
