@@ -56,7 +56,7 @@ class TopicClassifier:
     @cached_property
     def _coef_t(self) -> np.ndarray:
         # C-ordered and float32 like the features ``predict`` passes: otherwise every call copies
-        # (and upcasts) all 65,920 x 20 weights, 6 of the 7 ms a question took.
+        # (and upcasts) all 65,920 x 20 weights, 2.3 ms a question instead of 0.7 on an idle machine.
         return np.ascontiguousarray(self.coef.T, dtype=np.float32)
 
     def predict(self, texts: Sequence[str]) -> list[TopicPrediction]:
