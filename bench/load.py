@@ -17,7 +17,8 @@ Two sets of conversations: ``SCRIPTS`` (short messages, most of them form slots)
 (``knowledge_base/eval/real_style/``, about 58 characters), each followed by a follow-up and a
 second question, so most messages are retrievals of real length.
 
-A message counts as an error when the request fails, is not 200, or the bot says nothing. One
+A message counts as an error when the request fails, is not 200, the bot says nothing, or it says
+``utter_error`` (the action server's "something went wrong" reply, ``error_replies``). One
 exception: a real-style question may be an emergency, which hands the conversation to a person and
 pauses it in Rasa, so Rasa answers the next message with nothing by design (through the real
 channels the gateway puts it in the escalation's transcript). Given Rasa's token, a silent reply to
@@ -27,6 +28,7 @@ a paused conversation counts as ``handed_over`` and ends that citizen's script.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import random
 import time
@@ -34,8 +36,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import yaml
 
 from bench.stats import percentiles
+from bot.settings import PROJECT_ROOT
 
 #: Realistic conversations (none asks for a person: a paused conversation answers nothing by design).
 SCRIPTS = [
@@ -48,6 +52,14 @@ SCRIPTS = [
     ["爸妈老了兄弟都不管", "赡养费一般给多少", "谢谢你"],
     ["在网上买到假货商家不退款", "可以打什么电话投诉", "好的"],
 ]
+
+
+@functools.cache
+def error_replies(domain: Path = PROJECT_ROOT / "domain.yml") -> frozenset[str]:
+    """The texts of ``utter_error``, what the bot says when an action failed: such an answer is an
+    error, though Rasa answered 200."""
+    responses = yaml.safe_load(domain.read_text(encoding="utf-8"))["responses"]["utter_error"]
+    return frozenset(response["text"] for response in responses)
 
 
 #: Follow-ups citizens send after an answer (the follow-up intent answers them from the same entry).
@@ -88,8 +100,17 @@ async def _citizen(
         started = time.perf_counter()
         try:
             response = await client.post(url, json={"sender": sender, "message": text})
-            ok = response.status_code == 200 and bool(response.json())
-            error = None if ok else f"status {response.status_code}" if response.status_code != 200 else "no reply"
+            if response.status_code != 200:
+                error: str | None = f"status {response.status_code}"
+            else:
+                replies = response.json()
+                error = (
+                    "no reply"
+                    if not replies
+                    else "error reply"
+                    if any(reply.get("text") in error_replies() for reply in replies)
+                    else None
+                )
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         latencies.append(1000 * (time.perf_counter() - started))

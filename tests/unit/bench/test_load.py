@@ -1,16 +1,19 @@
-"""The load test tells a conversation handed to a person (paused in Rasa) from a silent bot."""
+"""The load test tells a conversation handed to a person (paused in Rasa) from a silent bot, and
+counts the bot's "something went wrong" reply as an error."""
 
 import asyncio
 import random
 
 import httpx
 
-from bench.load import _citizen
+from bench.load import _citizen, error_replies
 
 URL = "http://rasa.test/webhooks/rest/webhook"
 
 
-def walk(paused: bool, token: str = "t") -> tuple[bool, list[float], list[str], list[str]]:
+def walk(
+    paused: bool, token: str = "t", third: list[dict] | None = None
+) -> tuple[bool, list[float], list[str], list[str]]:
     said: list[str] = []
 
     def rasa(request: httpx.Request) -> httpx.Response:
@@ -19,8 +22,8 @@ def walk(paused: bool, token: str = "t") -> tuple[bool, list[float], list[str], 
             return httpx.Response(200, json={"paused": paused, "events": []})
         text = request.read().decode()
         said.append(text)
-        # the second message is an emergency: Rasa pauses and answers the third with nothing
-        return httpx.Response(200, json=[] if len(said) == 3 else [{"text": "好的"}])
+        # the third answer is `third`; by default nothing, as after an emergency Rasa paused for a person
+        return httpx.Response(200, json=(third or []) if len(said) == 3 else [{"text": "好的"}])
 
     async def go():
         async with httpx.AsyncClient(transport=httpx.MockTransport(rasa)) as client:
@@ -46,3 +49,10 @@ def test_silence_in_a_conversation_that_is_not_paused_is_an_error():
 def test_without_the_token_silence_is_an_error():
     handed, _, errors, _ = walk(paused=True, token="")
     assert not handed and errors == ["no reply"]
+
+
+def test_the_error_reply_is_an_error():
+    (text,) = error_replies()  # domain.yml's utter_error
+    assert "12348" in text
+    handed, latencies, errors, said = walk(paused=False, third=[{"text": "您好"}, {"text": text}])
+    assert not handed and errors == ["error reply"] and len(latencies) == 4
