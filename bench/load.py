@@ -100,17 +100,13 @@ async def _citizen(
         started = time.perf_counter()
         try:
             response = await client.post(url, json={"sender": sender, "message": text})
+            error: str | None = None
             if response.status_code != 200:
-                error: str | None = f"status {response.status_code}"
-            else:
-                replies = response.json()
-                error = (
-                    "no reply"
-                    if not replies
-                    else "error reply"
-                    if any(reply.get("text") in error_replies() for reply in replies)
-                    else None
-                )
+                error = f"status {response.status_code}"
+            elif not (replies := response.json()):
+                error = "no reply"
+            elif any(reply.get("text") in error_replies() for reply in replies):
+                error = "error reply"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         latencies.append(1000 * (time.perf_counter() - started))
